@@ -1,0 +1,117 @@
+"""Settings, read once from ``RADRELAY_*`` environment variables.
+
+The embedded default needs none of them: a SQLite file, file storage and in-process jobs under
+``RADRELAY_DATA_DIR``. Scale-out sets the database, Redis and storage URLs (see compose.yaml).
+A ``Settings`` object is passed explicitly to whatever needs it, so tests build their own and
+nothing global has to be reset.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RADRELAY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Local state: SQLite, files, keys.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default is SQLite in data_dir."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for arq jobs and live events; none means in-process."
+    )
+    queue_name: str = Field(default="radrelay:queue", description="arq queue name.")
+    storage_url: str | None = Field(
+        default=None, description="Where DICOM files live; default file://<data_dir>/storage."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs access tokens. Every API process must share it; when unset, one is "
+        "generated once and kept in data_dir.",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    dicom_host: str = "0.0.0.0"
+    dicom_port: int = 11112
+    dicom_ae_title: str = "RADRELAY"
+    dicom_max_associations: int = 32
+    dicom_enabled: bool = True
+
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    login_window_minutes: int = 15
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+
+    stable_age_seconds: float = Field(
+        default=60.0, description="A study with no new instance for this long is complete."
+    )
+    sweep_interval_seconds: float = Field(
+        default=5.0, description="How often the in-process scheduler looks for stable studies."
+    )
+
+    max_upload_bytes: int = Field(default=4 * 1024**3, description="Largest request body.")
+    max_instance_bytes: int = Field(default=2 * 1024**3, description="Largest single object.")
+    max_zip_members: int = 20_000
+    max_zip_ratio: float = Field(
+        default=200.0, description="Refuse zip members that expand more than this (zip bombs)."
+    )
+
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    frontend_dir: Path | None = Field(
+        default=None, description="Built UI to serve at /; default frontend/dist if present."
+    )
+
+    @field_validator("dicom_ae_title")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 16:
+            raise ValueError("an AE title has 1 to 16 characters")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'radrelay.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return f"file://{(self.data_dir / 'storage').resolve()}"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Receive area on the same file system as file storage, so a finished file is renamed
+        into place (atomic) rather than copied."""
+        return self.data_dir / "tmp"
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            # Several processes may start at once on one data dir: each writes its own candidate
+            # and the first hard link wins, so all of them end up reading the same key.
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"secret_key.{secrets.token_hex(8)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()

@@ -1,0 +1,326 @@
+"""Reading what a sender gave us, with pydicom, without trusting it.
+
+``inspect_file`` takes a file as it arrived (a Part 10 file, or a bare data set without the
+preamble and file meta header, as some STOW-RS clients send) and returns its header, the digest of
+its data set bytes, and a Part 10 file ready to store. It checks that the object is whole:
+pydicom reads a truncated file without complaint, so the elements are walked once more with
+pydicom's own element generator to find values that run past the end of the file.
+
+Status codes are those of a C-STORE response (PS3.4 Annex B.2.3), which STOW-RS reports as
+FailureReason (PS3.18 10.5.3) and our upload API shows per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator, read_preamble
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
+
+# PS3.4 Table B.2-1 (C-STORE status); PS3.18 Table 10.5.3-? reuses them as FailureReason.
+OUT_OF_RESOURCES = 0xA700
+DATASET_DOES_NOT_MATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+PROCESSING_FAILURE = 0x0110
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+
+_HASH_CHUNK = 1 << 20
+
+
+class InvalidDicom(Exception):
+    """The object cannot be stored. ``status`` is the DICOM status to report."""
+
+    def __init__(self, message: str, status: int = CANNOT_UNDERSTAND):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Header:
+    """The attributes we index, decoded to Unicode through the Specific Character Set."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    transfer_syntax_uid: str
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    issuer_of_accession_number: str
+    study_id: str
+    study_description: str
+    referring_physician_name: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    body_part_examined: str
+    instance_number: int | None
+    rows: int | None
+    columns: int | None
+    number_of_frames: int | None
+    # From the requested procedure, when the modality worklist filled them in.
+    requested_priority: str
+    reason_for_request: str
+    requested_procedure: str
+    patient_history: str
+
+
+@dataclass(frozen=True)
+class Inspected:
+    header: Header
+    part10_path: Path  # the file to store: the received file itself, or a Part 10 copy of it
+    dataset_offset: int  # where the data set starts in part10_path
+    sha256: str  # of the data set bytes as received, file meta excluded
+    size: int
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 400) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a value pydicom cannot decode must not sink the whole object
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return text.strip().replace("\x00", "")[:limit]
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _uid(ds: Dataset, keyword: str, required: bool = True) -> str:
+    value = _text(ds, keyword, 64)
+    if not value:
+        if required:
+            raise InvalidDicom(f"{keyword} is missing", DATASET_DOES_NOT_MATCH)
+        return ""
+    if not UID(value).is_valid:
+        raise InvalidDicom(f"{keyword} {value!r} is not a valid UID", DATASET_DOES_NOT_MATCH)
+    return value
+
+
+def header_of(ds: Dataset, transfer_syntax: str) -> Header:
+    return Header(
+        sop_class_uid=_uid(ds, "SOPClassUID"),
+        sop_instance_uid=_uid(ds, "SOPInstanceUID"),
+        study_instance_uid=_uid(ds, "StudyInstanceUID"),
+        series_instance_uid=_uid(ds, "SeriesInstanceUID"),
+        transfer_syntax_uid=transfer_syntax,
+        patient_id=_text(ds, "PatientID", 64),
+        issuer_of_patient_id=_text(ds, "IssuerOfPatientID", 64),
+        patient_name=_text(ds, "PatientName"),
+        birth_date=_text(ds, "PatientBirthDate", 8),
+        sex=_text(ds, "PatientSex", 16),
+        study_date=_text(ds, "StudyDate", 8),
+        study_time=_text(ds, "StudyTime", 16),
+        accession_number=_text(ds, "AccessionNumber", 64),
+        issuer_of_accession_number=_issuer_of_accession(ds),
+        study_id=_text(ds, "StudyID", 16),
+        study_description=_text(ds, "StudyDescription", 200),
+        referring_physician_name=_text(ds, "ReferringPhysicianName"),
+        modality=_text(ds, "Modality", 16),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription", 200),
+        body_part_examined=_text(ds, "BodyPartExamined", 64),
+        instance_number=_int(ds, "InstanceNumber"),
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        number_of_frames=_int(ds, "NumberOfFrames"),
+        requested_priority=_text(ds, "RequestedProcedurePriority", 16),
+        reason_for_request=_text(ds, "ReasonForTheRequestedProcedure", 2000),
+        requested_procedure=_text(ds, "RequestedProcedureDescription", 200),
+        patient_history=_text(ds, "AdditionalPatientHistory", 4000),
+    )
+
+
+def _issuer_of_accession(ds: Dataset) -> str:
+    seq = ds.get("IssuerOfAccessionNumberSequence")
+    if not seq:
+        return ""
+    return _text(seq[0], "LocalNamespaceEntityID", 64) or _text(seq[0], "UniversalEntityID", 64)
+
+
+def _has_part10_header(fp: BinaryIO) -> bool:
+    fp.seek(128)
+    magic = fp.read(4)
+    fp.seek(0)
+    return magic == b"DICM"
+
+
+def _check_complete(fp: BinaryIO, offset: int, size: int, implicit: bool, little: bool) -> None:
+    """Walk the top-level elements with pydicom's generator; a value that runs past the end of
+    the file, or an undefined length without its delimiter, means the object was cut short."""
+    fp.seek(offset)
+    try:
+        for elem in data_element_generator(fp, implicit, little, defer_size=256):
+            # Sequences come back parsed (DataElement), everything else raw with its position.
+            length = getattr(elem, "length", None)
+            if length is not None and length != 0xFFFFFFFF and elem.value_tell + length > size:
+                raise InvalidDicom(
+                    f"the file is truncated: element {elem.tag} needs {length} bytes, "
+                    f"{max(size - elem.value_tell, 0)} remain"
+                )
+    except EOFError as exc:
+        raise InvalidDicom(f"the file is truncated: {exc}") from exc
+    except InvalidDicom:
+        raise
+    except Exception as exc:  # pydicom raises OSError, struct.error ... on broken structure
+        raise InvalidDicom(f"the data set is malformed: {exc}") from exc
+
+
+def _digest(fp: BinaryIO, offset: int) -> str:
+    fp.seek(offset)
+    h = hashlib.sha256()
+    while chunk := fp.read(_HASH_CHUNK):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def inspect_file(path: Path, tmp_dir: Path) -> Inspected:
+    """Validate and describe one received object. Raises ``InvalidDicom``.
+
+    A bare data set is rewritten once as a Part 10 file in ``tmp_dir`` (the data set bytes are
+    copied unchanged behind a new file meta header); the caller removes both files when done.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fp:
+        if _has_part10_header(fp):
+            return _inspect_part10(path, fp, size)
+    return _inspect_bare(path, size, tmp_dir)
+
+
+def _inspect_part10(path: Path, fp: BinaryIO, size: int) -> Inspected:
+    try:
+        read_preamble(fp, False)
+        meta = pydicom.filereader._read_file_meta_info(fp)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidDicom(f"the file meta header cannot be read: {exc}") from exc
+    offset = fp.tell()
+    ts = _text(meta, "TransferSyntaxUID", 64)
+    if not ts or not UID(ts).is_valid:
+        raise InvalidDicom("the file meta header has no valid Transfer Syntax UID")
+    ts_uid = UID(ts)
+    if not ts_uid.is_transfer_syntax:
+        raise InvalidDicom(f"unknown transfer syntax {ts}", 0xC122)
+    fp.seek(0)
+    ds = _read(fp, stop_before_pixels=True)
+    if ts_uid == DeflatedExplicitVRLittleEndian:
+        _check_deflated(fp, offset)
+    else:
+        # pydicom stops right before Pixel Data: if it got there, every element before it was
+        # read whole, and only Pixel Data and what follows need checking. If it reached the end
+        # instead, the object has no pixel data or was cut short: check all of it.
+        stop = fp.tell()
+        start = stop if stop < size else offset
+        _check_complete(fp, start, size, ts_uid.is_implicit_VR, ts_uid.is_little_endian)
+    header = header_of(ds, ts)
+    if header.sop_class_uid == MediaStorageDirectoryStorage:
+        raise InvalidDicom("a DICOMDIR is an index of files, not an image", SOP_CLASS_NOT_SUPPORTED)
+    return Inspected(header, path, offset, _digest(fp, offset), size)
+
+
+def _check_deflated(fp: BinaryIO, offset: int) -> None:
+    # Inflate in bounded steps and throw the output away: only completeness is checked here, and a
+    # small deflated stream may expand enormously.
+    fp.seek(offset)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        while chunk := fp.read(_HASH_CHUNK):
+            while chunk:
+                inflater.decompress(chunk, _HASH_CHUNK)
+                chunk = inflater.unconsumed_tail
+        if not inflater.eof:
+            raise InvalidDicom("the deflated data set is truncated")
+    except zlib.error as exc:
+        raise InvalidDicom(f"the deflated data set is corrupt: {exc}") from exc
+
+
+def _read(path: Path | BinaryIO, **kw: Any) -> Dataset:
+    try:
+        return pydicom.dcmread(path, **kw)
+    except Exception as exc:  # pydicom signals broken input with many exception types
+        raise InvalidDicom(f"the object cannot be parsed as DICOM: {exc}") from exc
+
+
+def _inspect_bare(path: Path, size: int, tmp_dir: Path) -> Inspected:
+    """No preamble. Either a file meta group without the preamble, or a bare data set whose
+    encoding pydicom has to guess (dicomweb-client sends datasets made in memory this way)."""
+    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".dcm")
+    out = Path(name)
+    try:
+        with path.open("rb") as fp, os.fdopen(fd, "wb") as dst:
+            if fp.read(2) == b"\x02\x00":
+                dst.write(b"\x00" * 128 + b"DICM")
+                fp.seek(0)
+                shutil.copyfileobj(fp, dst, _HASH_CHUNK)
+            else:
+                fp.seek(0)
+                _write_with_new_meta(fp, size, dst)
+        with out.open("rb") as fp:
+            inspected = _inspect_part10(out, fp, out.stat().st_size)
+        return inspected
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _write_with_new_meta(fp: BinaryIO, size: int, dst: BinaryIO) -> None:
+    # A data set starts with a low group (0008 usually) in either byte order; anything else is
+    # some other kind of file, and saying so beats a confusing parse error.
+    if fp.read(2) not in (b"\x08\x00", b"\x00\x08", b"\x02\x00", b"\x00\x02"):
+        raise InvalidDicom("not a DICOM file: no DICM prefix and no DICOM data set")
+    fp.seek(0)
+    ds = _read(fp, force=True, stop_before_pixels=True)
+    if len(ds) == 0:
+        raise InvalidDicom("the object is not DICOM: no data set could be read")
+    implicit, little = ds.original_encoding
+    _check_complete(fp, 0, size, bool(implicit), bool(little))
+    if not little:
+        ts = ExplicitVRBigEndian
+    else:
+        ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = _uid(ds, "SOPClassUID")
+    meta.MediaStorageSOPInstanceUID = _uid(ds, "SOPInstanceUID")
+    meta.TransferSyntaxUID = ts
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    buffer = io.BytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
+    dst.write(b"\x00" * 128 + b"DICM" + buffer.getvalue())
+    fp.seek(0)
+    shutil.copyfileobj(fp, dst, _HASH_CHUNK)

@@ -1,0 +1,165 @@
+"""Background jobs: buffered during a unit of work, sent only after it commits.
+
+A job is a registered coroutine ``fn(ctx, **kwargs)`` plus a business-key id such as
+``case-ready:42``. Both backends treat the id the way arq does: while a job with that id is
+queued, running, or its result is still kept, enqueueing it again does nothing. Jobs may still run
+more than once (a worker dies mid-job and arq retries it), so every job must be idempotent.
+
+- ``ArqQueue`` (``RADRELAY_REDIS_URL`` set): jobs go to Redis, ``radrelay worker`` runs them.
+- ``InProcessQueue`` (embedded default): jobs run as asyncio tasks in the serving process, and
+  the periodic jobs run on a timer. Same functions, same ids, same JSON arguments.
+
+Arguments are JSON (ids, never ORM objects or pickles) so a job can be read, logged and replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., Awaitable[Any]]
+PENDING = "pending_jobs"
+
+
+@dataclass(frozen=True)
+class Job:
+    function: str
+    job_id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job run every ``seconds`` by exactly one process (arq cron is unique across workers)."""
+
+    function: JobFunction
+    seconds: float
+
+
+def enqueue(session: AsyncSession, function: str, job_id: str, **kwargs: Any) -> None:
+    """Buffer a job on the session; the unit of work sends it after commit, drops it on rollback."""
+    json.dumps(kwargs)  # fail here, in the caller, not later in a worker
+    session.info.setdefault(PENDING, []).append(Job(function, job_id, kwargs))
+
+
+def serialize(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def deserialize(data: bytes) -> Any:
+    return json.loads(data)
+
+
+class JobQueue(Protocol):
+    async def start(self) -> None: ...
+    async def send(self, jobs: Iterable[Job]) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+
+class ArqQueue:
+    def __init__(self, redis_url: str, queue_name: str):
+        self.redis_url = redis_url
+        self.queue_name = queue_name
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        self._pool = await create_pool(
+            RedisSettings.from_dsn(self.redis_url),
+            default_queue_name=self.queue_name,
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+        )
+
+    async def send(self, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            await self._pool.enqueue_job(job.function, _job_id=job.job_id, **job.kwargs)
+
+    async def ping(self) -> None:
+        await self._pool.ping()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+class InProcessQueue:
+    """Runs jobs on this event loop. ``ctx`` is the same dict an arq worker would pass."""
+
+    def __init__(
+        self,
+        functions: Iterable[JobFunction],
+        periodic: Iterable[Periodic],
+        ctx: dict[str, Any],
+        keep_result_seconds: float = 3600.0,
+    ):
+        self.functions = {fn.__name__: fn for fn in functions}
+        self.periodic = list(periodic)
+        self.ctx = ctx
+        self.keep_result_seconds = keep_result_seconds
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._finished: dict[str, float] = {}
+        self._timers: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        for p in self.periodic:
+            self._timers.append(
+                asyncio.create_task(self._every(p), name=f"periodic:{p.function.__name__}")
+            )
+
+    async def send(self, jobs: Iterable[Job]) -> None:
+        now = time.monotonic()
+        for key, at in list(self._finished.items()):
+            if now - at > self.keep_result_seconds:
+                del self._finished[key]
+        for job in jobs:
+            if job.job_id in self._running or job.job_id in self._finished:
+                continue
+            fn = self.functions.get(job.function)
+            if fn is None:
+                raise LookupError(f"no job function named {job.function!r}")
+            task = asyncio.create_task(self._run(job, fn), name=f"job:{job.job_id}")
+            self._running[job.job_id] = task
+
+    async def _run(self, job: Job, fn: JobFunction) -> None:
+        try:
+            await fn(dict(self.ctx, job_id=job.job_id), **job.kwargs)
+        except Exception:
+            log.exception("job %s failed", job.job_id)
+        finally:
+            self._running.pop(job.job_id, None)
+            self._finished[job.job_id] = time.monotonic()
+
+    async def _every(self, p: Periodic) -> None:
+        while True:
+            await asyncio.sleep(p.seconds)
+            try:
+                await p.function(dict(self.ctx))
+            except Exception:
+                log.exception("periodic job %s failed", p.function.__name__)
+
+    async def drain(self) -> None:
+        """Wait until no job is running (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for t in self._timers:
+            t.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
+        await self.drain()
