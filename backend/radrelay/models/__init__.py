@@ -1,0 +1,24 @@
+"""All tables, imported here so Alembic and the app see one complete metadata."""
+
+from radrelay.models.archive import Instance, Patient, Series, Study
+from radrelay.models.audit import AuditEvent
+from radrelay.models.base import Base
+from radrelay.models.case import Case, CaseEvent
+from radrelay.models.hospital import DeliveryEndpoint, Hospital, HospitalAETitle
+from radrelay.models.user import RefreshToken, User
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseEvent",
+    "DeliveryEndpoint",
+    "Hospital",
+    "HospitalAETitle",
+    "Instance",
+    "Patient",
+    "RefreshToken",
+    "Series",
+    "Study",
+    "User",
+]
