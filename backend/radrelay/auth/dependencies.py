@@ -1,0 +1,59 @@
+"""FastAPI dependencies: the runtime, the request's unit of work, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from radrelay.auth.schemas import Principal, Role
+from radrelay.auth.tokens import read_access_token
+from radrelay.errors import Forbidden, Unauthenticated
+from radrelay.kit.runtime import Runtime
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the endpoint returns, rolled back if it
+    raises; buffered jobs and live events go out after the commit."""
+    async with get_runtime(request).uow() as session:
+        yield session
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def current_principal(
+    request: Request, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    if not token:
+        raise Unauthenticated()
+    secret = get_runtime(request).settings.resolved_secret_key()
+    return read_access_token(token, secret, client_ip(request))
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Forbidden(f"This needs one of the roles: {names}.")
+        return principal
+
+    return dependency
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+AdminPrincipal = Annotated[Principal, Depends(require(Role.admin))]

@@ -1,0 +1,70 @@
+"""Sign-in (OAuth2 password flow), token refresh, and user management."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from radrelay.audit.service import audit
+from radrelay.auth.dependencies import (
+    AdminPrincipal,
+    CurrentPrincipal,
+    RuntimeDep,
+    Session,
+    client_ip,
+)
+from radrelay.auth.repository import users
+from radrelay.auth.schemas import RefreshRequest, TokenResponse, UserCreate, UserRead
+from radrelay.auth.service import auth_service
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+def _user_read(user) -> UserRead:  # type: ignore[no-untyped-def]
+    return UserRead.model_validate(user, from_attributes=True)
+
+
+@router.post("/auth/token", response_model=TokenResponse)
+async def sign_in(
+    request: Request, runtime: RuntimeDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenResponse:
+    """Exchange a username and password for a short-lived access token and a refresh token.
+    Failed attempts are audited and throttled per account and per address (429)."""
+    return await auth_service.login(
+        runtime.db, runtime.settings, form.username, form.password, client_ip(request)
+    )
+
+
+@router.post("/auth/refresh", response_model=TokenResponse)
+async def refresh(request: Request, runtime: RuntimeDep, body: RefreshRequest) -> TokenResponse:
+    """Trade a refresh token for new tokens. Each refresh token works once."""
+    return await auth_service.refresh(
+        runtime.db, runtime.settings, body.refresh_token, client_ip(request)
+    )
+
+
+@router.get("/me", response_model=UserRead)
+async def me(session: Session, principal: CurrentPrincipal) -> UserRead:
+    user = await users.by_id(session, principal.user_id)
+    return _user_read(user)
+
+
+@router.get("/users", response_model=list[UserRead])
+async def list_users(session: Session, principal: AdminPrincipal) -> list[UserRead]:
+    return [_user_read(u) for u in await users.all(session)]
+
+
+@router.post("/users", response_model=UserRead, status_code=201)
+async def create_user(session: Session, principal: AdminPrincipal, body: UserCreate) -> UserRead:
+    """Create a user, or update the one with this username (idempotent)."""
+    user, created = await auth_service.create_user(session, body)
+    audit.record(
+        session,
+        principal,
+        "user.create" if created else "user.update",
+        object_type="user",
+        object_id=user.id,
+    )
+    return _user_read(user)
