@@ -1,0 +1,176 @@
+"""Writing the image index. Reading it for DICOMweb lives in ``radrelay.dicomweb``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from radrelay.archive.repository import repository
+from radrelay.kit.db import utcnow
+from radrelay.kit.dicom import Header
+from radrelay.models import Patient, Series, Study
+
+_series = Series.__table__
+_studies = Study.__table__
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    study_pk: int
+    patient_pk: int
+    created: bool
+
+
+def patient_key(h: Header) -> str:
+    if h.patient_id:
+        return f"{h.issuer_of_patient_id}|{h.patient_id}"
+    # No PatientID: identify by demographics so anonymous patients do not all merge into one.
+    digest = hashlib.sha256(f"{h.patient_name}|{h.birth_date}|{h.sex}".encode()).hexdigest()
+    return f"~{digest[:40]}"
+
+
+def storage_key(hospital_id: int, h: Header, sha256: str) -> str:
+    # The digest in the name keeps two different objects under one SOP Instance UID apart.
+    return (
+        f"h{hospital_id}/{h.study_instance_uid}/{h.series_instance_uid}/"
+        f"{h.sop_instance_uid}.{sha256[:16]}.dcm"
+    )
+
+
+class ArchiveService:
+    async def study_for(self, session: AsyncSession, hospital_id: int, h: Header) -> StudyRef:
+        patient_pk, _ = await repository.get_or_create(
+            session,
+            Patient,
+            {"hospital_id": hospital_id, "patient_key": patient_key(h)},
+            {
+                "patient_id": h.patient_id,
+                "issuer_of_patient_id": h.issuer_of_patient_id,
+                "patient_name": h.patient_name,
+                "birth_date": h.birth_date,
+                "sex": h.sex,
+                "created_at": utcnow(),
+            },
+        )
+        now = utcnow()
+        study_pk, created = await repository.get_or_create(
+            session,
+            Study,
+            {"hospital_id": hospital_id, "study_instance_uid": h.study_instance_uid},
+            {
+                "patient_pk": patient_pk,
+                "study_date": h.study_date,
+                "study_time": h.study_time,
+                "accession_number": h.accession_number,
+                "issuer_of_accession_number": h.issuer_of_accession_number,
+                "study_id": h.study_id,
+                "study_description": h.study_description,
+                "referring_physician_name": h.referring_physician_name,
+                "modalities_in_study": h.modality,
+                "number_of_series": 0,
+                "number_of_instances": 0,
+                "received_at": now,
+                "updated_at": now,
+            },
+        )
+        if not created:
+            # The study's patient is the one its first instance named.
+            study = await repository.study(session, study_pk)
+            assert study is not None
+            patient_pk = study.patient_pk
+        return StudyRef(study_pk, patient_pk, created)
+
+    async def series_for(self, session: AsyncSession, study_pk: int, h: Header) -> tuple[int, bool]:
+        return await repository.get_or_create(
+            session,
+            Series,
+            {"study_pk": study_pk, "series_instance_uid": h.series_instance_uid},
+            {
+                "modality": h.modality,
+                "series_number": h.series_number,
+                "series_description": h.series_description,
+                "body_part_examined": h.body_part_examined,
+                "number_of_instances": 0,
+                "received_at": utcnow(),
+            },
+        )
+
+    async def digests_for_sop(
+        self, session: AsyncSession, study_pk: int, sop_uid: str
+    ) -> list[str]:
+        return await repository.digests_for_sop(session, study_pk, sop_uid)
+
+    async def add_instance(
+        self,
+        session: AsyncSession,
+        *,
+        study_pk: int,
+        series_pk: int,
+        h: Header,
+        sha256: str,
+        size: int,
+        key: str,
+        source: str,
+        conflict: bool,
+    ) -> None:
+        await repository.insert_instance(
+            session,
+            {
+                "study_pk": study_pk,
+                "series_pk": series_pk,
+                "sop_instance_uid": h.sop_instance_uid,
+                "sop_class_uid": h.sop_class_uid,
+                "instance_number": h.instance_number,
+                "transfer_syntax_uid": h.transfer_syntax_uid,
+                "rows": h.rows,
+                "columns": h.columns,
+                "number_of_frames": h.number_of_frames,
+                "size_bytes": size,
+                "sha256": sha256,
+                "storage_key": key,
+                "source": source,
+                "conflict": conflict,
+                "received_at": utcnow(),
+            },
+        )
+
+    async def count_added(
+        self,
+        session: AsyncSession,
+        *,
+        study_pk: int,
+        new_series: int,
+        new_instances: int,
+        per_series: dict[int, int],
+    ) -> None:
+        """Keep the counters current with atomic increments (no lost update between
+        concurrent receivers); ``refresh_study_summary`` recounts when the study is complete."""
+        for series_pk, n in per_series.items():
+            await repository.add_counts(session, _series, series_pk, number_of_instances=n)
+        values: dict[str, object] = {"updated_at": utcnow()}
+        if new_series:
+            _, _, modalities = await repository.recount_study(session, study_pk)
+            values["modalities_in_study"] = "\\".join(modalities)
+        await repository.add_counts(
+            session,
+            _studies,
+            study_pk,
+            set_values=values,
+            number_of_series=new_series,
+            number_of_instances=new_instances,
+        )
+
+    async def refresh_study_summary(self, session: AsyncSession, study_pk: int) -> Study:
+        study = await repository.study(session, study_pk)
+        assert study is not None
+        series, instances, modalities = await repository.recount_study(session, study_pk)
+        study.number_of_series = series
+        study.number_of_instances = instances
+        study.modalities_in_study = "\\".join(modalities)
+        await session.flush()
+        return study
+
+
+archive = ArchiveService()

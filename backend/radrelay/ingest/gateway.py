@@ -1,0 +1,224 @@
+"""The DICOM gateway: a pynetdicom Storage SCP (and Verification SCP) for hospitals that push
+studies from a modality or their PACS.
+
+- Association: the calling AE title (and, if registered, the source address) must belong to a
+  hospital, else the association is rejected: A-ASSOCIATE-RJ, rejected-permanent, service-user,
+  "calling AE title not recognised" (PS3.8 9.3.4).
+- C-ECHO answers success.
+- C-STORE: the data set is streamed to disk by pynetdicom (``STORE_RECV_CHUNKED_DATASET``) and
+  stored byte for byte as received, behind the file meta header pynetdicom writes for the
+  negotiated transfer syntax. It goes through the same ``ingest`` path as uploads and STOW-RS and
+  is committed before the response. Statuses (PS3.4 B.2.3):
+
+  - 0x0000 success, also for an identical resend and for a conflicting object (kept, flagged);
+  - 0xA700 out of resources: our database or storage failed; the sender should retry;
+  - 0xA900 data set does not match SOP class: a required UID is missing or invalid;
+  - 0xC000 cannot understand: the data set cannot be parsed or is truncated.
+
+pynetdicom runs each association in its own thread; the database work is handed to the
+process's event loop, so the gateway shares the API's engine in ``radrelay serve`` and has its
+own in ``radrelay gateway``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections import Counter
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from radrelay.audit.service import audit
+from radrelay.cases.schemas import Source
+from radrelay.hospitals.service import CallingAE, hospitals
+from radrelay.ingest.schemas import FileOutcome
+from radrelay.ingest.service import Origin, Prepared, Received, ingest
+from radrelay.kit import dicom
+from radrelay.kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Big objects go to a temporary file as their PDUs arrive instead of into memory.
+_config.STORE_RECV_CHUNKED_DATASET = True
+
+_STORE_TIMEOUT = 120.0
+
+
+class _NoDelayServer(ThreadedAssociationServer):
+    """TCP_NODELAY on every accepted connection: without it each small C-STORE response waits
+    on Nagle and the peer's delayed ACK, and a sender manages about 20 instances/s."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
+@dataclass
+class _Association:
+    calling: CallingAE
+    address: str
+    received: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+
+
+class DicomGateway:
+    def __init__(self, runtime: Runtime, loop: asyncio.AbstractEventLoop):
+        self.runtime = runtime
+        self.loop = loop
+        self._assocs: dict[int, _Association] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadedAssociationServer | None = None
+        settings = runtime.settings
+        ae = AE(ae_title=settings.dicom_ae_title)
+        for cx in AllStoragePresentationContexts:
+            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+        ae.maximum_associations = settings.dicom_max_associations
+        # 0: no limit, so senders use large PDUs and we handle fewer, bigger chunks.
+        ae.maximum_pdu_size = 0
+        ae.require_called_aet = True
+        ae.network_timeout = 60
+        ae.acse_timeout = 30
+        ae.dimse_timeout = 60
+        self.ae = ae
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    def start(self, host: str, port: int) -> None:
+        handlers = [
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_RELEASED, self._on_end),
+            (evt.EVT_ABORTED, self._on_end),
+            (evt.EVT_CONN_CLOSE, self._on_end),
+        ]
+        server = self.ae.make_server(
+            (host, port), evt_handlers=handlers, server_class=_NoDelayServer
+        )
+        # As AE.start_server does, so that server.shutdown() and ae.shutdown() know it.
+        self.ae._servers.append(server)
+        thread = threading.Thread(target=server.serve_forever, name="dicom-gateway", daemon=True)
+        thread.start()
+        self._server = server
+        log.info("DICOM gateway %s listening on %s:%s", self.ae.ae_title, host, self.port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # --- handlers (run in pynetdicom's association threads) -------------------------------
+
+    def _call(self, coro: Any, timeout: float = _STORE_TIMEOUT) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _on_requested(self, event: evt.Event) -> None:
+        assoc = event.assoc
+        calling = assoc.requestor.primitive.calling_ae_title.strip()
+        address = str(assoc.requestor.address)
+        try:
+            found = self._call(self._resolve(calling, address), timeout=30)
+        except Exception:
+            log.exception("could not look up calling AE title")
+            # Transient, service-provider, temporary congestion: the sender may retry.
+            self._reject(assoc, 0x02, 0x03, 0x01)
+            return
+        if found is None:
+            log.info("rejected association from unknown calling AE title (%s)", address)
+            self._reject(assoc, 0x01, 0x01, 0x03)
+            return
+        with self._lock:
+            self._assocs[id(assoc)] = _Association(found, address)
+
+    @staticmethod
+    def _reject(assoc: Any, result: int, source: int, diagnostic: int) -> None:
+        assoc.acse.send_reject(result, source, diagnostic)
+        # Wait until the A-ASSOCIATE-RJ is on the wire before pynetdicom closes the socket, as
+        # its own rejection path does; otherwise the peer sees an abort instead of the reason.
+        assoc.kill()
+
+    async def _resolve(self, calling: str, address: str) -> CallingAE | None:
+        async with self.runtime.db.unit_of_work() as session:
+            found = await hospitals.resolve_calling_ae(session, calling, address)
+        if found is None:
+            await audit.record_now(
+                self.runtime.db,
+                None,
+                "dicom.association_rejected",
+                object_type="ae_title",
+                object_id=calling[:128],
+                ip=address,
+                outcome="denied",
+            )
+        return found
+
+    def _on_echo(self, event: evt.Event) -> int:
+        return 0x0000
+
+    def _on_store(self, event: evt.Event) -> int:
+        with self._lock:
+            state = self._assocs.get(id(event.assoc))
+        if state is None:  # cannot happen: unknown callers never get an association
+            return dicom.OUT_OF_RESOURCES
+        path = Path(event.dataset_path)
+        sop_uid = str(event.request.AffectedSOPInstanceUID or "")
+        # Inspect and store the file here, in the association's thread; only the index row
+        # goes through the event loop.
+        prepared = ingest.prepare(self.runtime, state.calling.hospital_id, Received(sop_uid, path))
+        try:
+            outcome = self._call(self._index(state, prepared))
+        except (FutureTimeout, Exception):
+            log.exception("C-STORE could not be committed")
+            outcome = None
+        if outcome is None:
+            state.failed += 1
+            return dicom.OUT_OF_RESOURCES
+        if not outcome.outcome.ok:
+            state.failed += 1
+            log.info("C-STORE refused (0x%04X): %s", outcome.status, outcome.message)
+            return outcome.status or dicom.CANNOT_UNDERSTAND
+        state.received[outcome.study_instance_uid] += 1
+        return 0x0000
+
+    async def _index(self, state: _Association, prepared: Prepared | FileOutcome) -> FileOutcome:
+        origin = Origin(Source.cstore, state.calling.hospital_id, calling_ae=state.calling.ae_title)
+        async with self.runtime.uow() as session:
+            (outcome,) = await ingest.store(self.runtime, session, origin, [prepared])
+        return outcome
+
+    def _on_end(self, event: evt.Event) -> None:
+        with self._lock:
+            state = self._assocs.pop(id(event.assoc), None)
+        if state is None or (not state.received and not state.failed):
+            return
+        # The trail of what an association delivered, one event per study, written after it
+        # ends so the per-instance path stays short.
+        asyncio.run_coroutine_threadsafe(self._audit(state), self.loop)
+
+    async def _audit(self, state: _Association) -> None:
+        try:
+            async with self.runtime.db.unit_of_work() as session:
+                ingest.audit_receipt(
+                    session,
+                    None,
+                    state.calling.hospital_id,
+                    state.received,
+                    source="cstore",
+                    calling_ae=state.calling.ae_title,
+                )
+        except Exception:
+            log.exception("could not write the audit event of an association")

@@ -1,0 +1,311 @@
+"""The one path every received object takes, whether it came by browser upload, STOW-RS or
+C-STORE: inspect -> store the file -> index it -> open or update the case.
+
+Order matters for "nothing half-stored, nothing acknowledged lost": the file is written and
+fsynced under its final key before its index row is added, and the caller acknowledges only after
+the unit of work commits. A crash before the commit leaves at most an unreferenced file, never a
+row without its file, and the sender, who got no success, sends again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from radrelay.archive.service import archive, storage_key
+from radrelay.audit.service import audit
+from radrelay.auth.schemas import Principal
+from radrelay.cases.schemas import ClinicalInfo, Source
+from radrelay.cases.service import cases
+from radrelay.ingest.schemas import FileOutcome, Outcome
+from radrelay.kit import dicom
+from radrelay.kit.db import on_commit
+from radrelay.kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Origin:
+    source: Source
+    hospital_id: int
+    principal: Principal | None = None
+    calling_ae: str = ""
+
+
+@dataclass
+class Received:
+    """One object as it arrived, before inspection."""
+
+    name: str  # file name in an upload, position in a STOW request, SOP UID for C-STORE
+    path: Path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An object inspected and given its storage key, ready to be stored and indexed."""
+
+    name: str
+    inspected: dicom.Inspected
+    key: str
+
+
+# Inspecting and storing files is hashing, disk I/O and fsync, which release the GIL: a few
+# threads overlap them with each other and with the database work.
+_file_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-files")
+
+
+@dataclass
+class _StudyBatch:
+    case_id: int
+    study_pk: int
+    new_series: int = 0
+    new_instances: int = 0
+    per_series: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    conflicts: list[str] = field(default_factory=list)
+
+
+class _Ids:
+    """Ids of studies (with their case) and series already indexed, so that the instances after
+    the first of a study skip their lookups. Rows are never deleted and entries are added only
+    after a commit, so an entry is never wrong; a miss just costs the lookup."""
+
+    LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self.studies: dict[tuple[int, str], tuple[int, int]] = {}
+        self.series: dict[tuple[int, str], int] = {}
+
+    def remember_study(self, key: tuple[int, str], value: tuple[int, int]) -> None:
+        if len(self.studies) >= self.LIMIT:
+            self.studies.clear()
+        self.studies[key] = value
+
+    def remember_series(self, key: tuple[int, str], value: int) -> None:
+        if len(self.series) >= self.LIMIT:
+            self.series.clear()
+        self.series[key] = value
+
+
+def _ids(runtime: Runtime) -> _Ids:
+    ids = runtime.local.get("ingest.ids")
+    if ids is None:
+        ids = runtime.local["ingest.ids"] = _Ids()
+    return ids  # type: ignore[no-any-return]
+
+
+def _failed(name: str, exc: dicom.InvalidDicom) -> FileOutcome:
+    return FileOutcome(name=name, outcome=Outcome.failed, message=exc.message, status=exc.status)
+
+
+class IngestService:
+    def prepare(
+        self,
+        runtime: Runtime,
+        hospital_id: int,
+        item: Received,
+        expected_study: str | None = None,
+    ) -> Prepared | FileOutcome:
+        """Inspect one object (CPU and disk, no database): run it in a worker thread."""
+        try:
+            size = item.path.stat().st_size
+            if size > runtime.settings.max_instance_bytes:
+                raise dicom.InvalidDicom(
+                    f"the object is {size} bytes, over the limit of "
+                    f"{runtime.settings.max_instance_bytes}",
+                    dicom.OUT_OF_RESOURCES,
+                )
+            inspected = dicom.inspect_file(item.path, runtime.settings.tmp_dir)
+        except dicom.InvalidDicom as exc:
+            return _failed(item.name, exc)
+        h = inspected.header
+        if expected_study and h.study_instance_uid != expected_study:
+            return FileOutcome.of(
+                item.name,
+                h,
+                Outcome.failed,
+                dicom.DATASET_DOES_NOT_MATCH,
+                f"the instance belongs to study {h.study_instance_uid}, "
+                f"not to {expected_study} named in the request",
+            )
+        return Prepared(item.name, inspected, storage_key(hospital_id, h, inspected.sha256))
+
+    async def prepare_all(
+        self,
+        runtime: Runtime,
+        hospital_id: int,
+        items: Sequence[Received],
+        expected_study: str | None = None,
+    ) -> list[Prepared | FileOutcome]:
+        loop = asyncio.get_running_loop()
+        return list(
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        _file_pool, self.prepare, runtime, hospital_id, item, expected_study
+                    )
+                    for item in items
+                )
+            )
+        )
+
+    async def store(
+        self,
+        runtime: Runtime,
+        session: AsyncSession,
+        origin: Origin,
+        items: Sequence[Prepared | FileOutcome],
+        *,
+        info: ClinicalInfo | None = None,
+    ) -> list[FileOutcome]:
+        """Index prepared objects in the caller's unit of work and open or update their cases.
+        Returns one outcome per item, in order; failures from ``prepare`` pass through."""
+        outcomes: list[FileOutcome] = []
+        studies: dict[str, _StudyBatch] = {}
+        puts: list[asyncio.Future[bool]] = []
+        for item in items:
+            if isinstance(item, FileOutcome):
+                outcomes.append(item)
+                continue
+            h = item.inspected.header
+            batch = studies.get(h.study_instance_uid)
+            if batch is None:
+                batch = studies[h.study_instance_uid] = await self._open_study(
+                    runtime, session, origin, h, info
+                )
+            outcomes.append(await self._index_one(runtime, session, origin, item, batch, puts))
+        # Every file must be safe in storage before the unit of work commits its row. The puts
+        # ran in threads meanwhile; a failed one fails the whole unit (storage is down or full).
+        await asyncio.gather(*puts)
+        for batch in studies.values():
+            await archive.count_added(
+                session,
+                study_pk=batch.study_pk,
+                new_series=batch.new_series,
+                new_instances=batch.new_instances,
+                per_series=batch.per_series,
+            )
+            await cases.record_arrivals(
+                session, batch.case_id, count=batch.new_instances, conflicts=batch.conflicts
+            )
+        return outcomes
+
+    async def _open_study(
+        self,
+        runtime: Runtime,
+        session: AsyncSession,
+        origin: Origin,
+        h: dicom.Header,
+        info: ClinicalInfo | None,
+    ) -> _StudyBatch:
+        ids = _ids(runtime)
+        key = (origin.hospital_id, h.study_instance_uid)
+        known = ids.studies.get(key)
+        # Clinical information given with an upload must reach the case even for a known study.
+        if known is not None and info is None:
+            return _StudyBatch(known[1], known[0])
+        ref = await archive.study_for(session, origin.hospital_id, h)
+        case_id, _ = await cases.open_for_study(
+            session,
+            hospital_id=origin.hospital_id,
+            study=ref,
+            header=h,
+            source=origin.source,
+            info=info,
+            principal=origin.principal,
+        )
+        on_commit(session, partial(ids.remember_study, key, (ref.study_pk, case_id)))
+        return _StudyBatch(case_id, ref.study_pk)
+
+    async def _index_one(
+        self,
+        runtime: Runtime,
+        session: AsyncSession,
+        origin: Origin,
+        item: Prepared,
+        batch: _StudyBatch,
+        puts: list[asyncio.Future[bool]],
+    ) -> FileOutcome:
+        h, name, sha = item.inspected.header, item.name, item.inspected.sha256
+        known = await archive.digests_for_sop(session, batch.study_pk, h.sop_instance_uid)
+        if sha in known:
+            return FileOutcome.of(name, h, Outcome.duplicate, 0, "already stored", batch.case_id)
+        puts.append(
+            asyncio.get_running_loop().run_in_executor(
+                _file_pool, runtime.storage.put_file, item.key, item.inspected.part10_path
+            )
+        )
+        series_key = (batch.study_pk, h.series_instance_uid)
+        ids = _ids(runtime)
+        series_pk = ids.series.get(series_key)
+        if series_pk is None:
+            series_pk, created = await archive.series_for(session, batch.study_pk, h)
+            batch.new_series += int(created)
+            on_commit(session, partial(ids.remember_series, series_key, series_pk))
+        conflict = bool(known)
+        await archive.add_instance(
+            session,
+            study_pk=batch.study_pk,
+            series_pk=series_pk,
+            h=h,
+            sha256=sha,
+            size=item.inspected.size,
+            key=item.key,
+            source=origin.source.value,
+            conflict=conflict,
+        )
+        batch.new_instances += 1
+        batch.per_series[series_pk] += 1
+        if conflict:
+            batch.conflicts.append(h.sop_instance_uid)
+            return FileOutcome.of(
+                name,
+                h,
+                Outcome.conflict,
+                0,
+                "another object was already stored under this SOP Instance UID; both are kept "
+                "and the case is flagged",
+                batch.case_id,
+            )
+        return FileOutcome.of(name, h, Outcome.stored, 0, "", batch.case_id)
+
+    def audit_receipt(
+        self,
+        session: AsyncSession,
+        principal: Principal | None,
+        hospital_id: int,
+        per_study: Mapping[str, int],
+        *,
+        source: str,
+        calling_ae: str = "",
+    ) -> None:
+        """One audit event per study received in a request or association (not per instance:
+        the trail stays readable and the hot path light)."""
+        for study_uid, count in per_study.items():
+            detail: dict[str, object] = {"source": source, "instances": count}
+            if calling_ae:
+                detail["calling_ae"] = calling_ae
+            audit.record(
+                session,
+                principal,
+                "study.receive",
+                object_type="study",
+                object_id=study_uid,
+                hospital_id=hospital_id,
+                detail=detail,
+            )
+
+
+def stored_per_study(outcomes: Sequence[FileOutcome]) -> Counter[str]:
+    return Counter(o.study_instance_uid for o in outcomes if o.outcome.ok and o.study_instance_uid)
+
+
+ingest = IngestService()

@@ -1,0 +1,141 @@
+"""Opening zip files that hospitals upload (a CD export, a zipped folder), defensively.
+
+Each member is judged on its own: an unsafe path (absolute, ``..``), an encrypted member, a
+member that expands far more than any image does (a zip bomb) or past the size limits gets its
+own failure, and the rest of the archive is still read. Sizes in the zip's directory are not
+trusted: extraction counts the bytes it actually inflates and stops at the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from radrelay.ingest.schemas import FileOutcome, Outcome
+
+_CHUNK = 1 << 20
+# Files that archivers and operating systems add and nobody meant to send.
+_NOISE = {".ds_store", "thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_members: int
+    max_member_bytes: int
+    max_total_bytes: int
+    max_ratio: float
+
+
+@dataclass
+class Extracted:
+    name: str
+    path: Path
+
+
+def _unsafe(name: str) -> str | None:
+    if "\x00" in name:
+        return "the member name contains a NUL byte"
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        return "the member has an absolute path"
+    if ".." in PurePosixPath(normalized).parts:
+        return "the member path climbs out of the archive (..)"
+    return None
+
+
+def extract(
+    archive_name: str, path: Path, tmp_dir: Path, limits: ZipLimits
+) -> tuple[list[Extracted], list[FileOutcome]]:
+    """Extract the members worth inspecting into ``tmp_dir``. Returns (files, outcomes for
+    members that were refused or skipped). An unreadable archive is one failed outcome."""
+    files: list[Extracted] = []
+    outcomes: list[FileOutcome] = []
+
+    def refuse(name: str, message: str, outcome: Outcome = Outcome.failed) -> None:
+        outcomes.append(FileOutcome(name=name, outcome=outcome, message=message))
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        refuse(archive_name, f"the zip file cannot be read: {exc}")
+        return files, outcomes
+    with archive:
+        members = archive.infolist()
+        if len(members) > limits.max_members:
+            refuse(
+                archive_name,
+                f"the zip has {len(members)} members; the limit is {limits.max_members}",
+            )
+            return files, outcomes
+        total = 0
+        for info in members:
+            name = f"{archive_name}/{info.filename}"
+            base = PurePosixPath(info.filename.replace("\\", "/")).name
+            if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+                continue
+            if problem := _unsafe(info.filename):
+                refuse(name, f"refused: {problem}")
+                continue
+            if base.lower() in _NOISE or info.filename.startswith("__MACOSX/"):
+                refuse(name, "skipped: operating system metadata, not an image", Outcome.skipped)
+                continue
+            if base.upper() == "DICOMDIR":
+                refuse(
+                    name,
+                    "skipped: the DICOMDIR index; the files it lists are read directly",
+                    Outcome.skipped,
+                )
+                continue
+            if info.flag_bits & 0x1:
+                refuse(name, "refused: the member is encrypted")
+                continue
+            if info.file_size > limits.max_member_bytes:
+                refuse(
+                    name,
+                    f"refused: {info.file_size} bytes, over the limit of {limits.max_member_bytes}",
+                )
+                continue
+            if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+                refuse(
+                    name,
+                    f"refused: it would expand {info.file_size / info.compress_size:.0f} times "
+                    f"(limit {limits.max_ratio:.0f}); this looks like a zip bomb",
+                )
+                continue
+            budget = min(limits.max_member_bytes, limits.max_total_bytes - total)
+            result = _extract_member(archive, info, tmp_dir, budget)
+            if isinstance(result, str):
+                refuse(name, result)
+                if "total" in result:
+                    break
+                continue
+            total += result.stat().st_size
+            files.append(Extracted(name, result))
+    return files, outcomes
+
+
+def _extract_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, tmp_dir: Path, budget: int
+) -> Path | str:
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".zm")
+    out = Path(tmp)
+    written = 0
+    try:
+        with archive.open(info) as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                if written > budget or written > info.file_size:
+                    out.unlink(missing_ok=True)
+                    return (
+                        "refused: the member inflates past its declared size or the upload's "
+                        "total limit"
+                    )
+                dst.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        out.unlink(missing_ok=True)
+        return f"the member cannot be extracted: {exc}"
+    return out

@@ -1,0 +1,60 @@
+"""``/ws``: live events for the signed-in user (case received, ready, updated ...).
+
+Browsers cannot set headers on a WebSocket, so the access token comes as ``?token=``. Each event
+names its hospital; a user gets only events of cases they may see, through the same rule as the
+case list (``cases.auth``). Events carry ids, never patient data: the client fetches the case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from radrelay.auth.tokens import read_access_token
+from radrelay.cases import auth as case_auth
+from radrelay.errors import Unauthenticated
+from radrelay.kit.runtime import Runtime
+
+router = APIRouter(tags=["live"])
+
+_PING_SECONDS = 25
+
+
+@router.websocket("/ws")
+async def live_events(websocket: WebSocket, token: str = "") -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    try:
+        principal = read_access_token(token, runtime.settings.resolved_secret_key())
+    except Unauthenticated as exc:
+        # 1008 policy violation: the client should sign in again, not retry blindly.
+        await websocket.close(code=1008, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    await websocket.send_json({"type": "hello", "user_id": principal.user_id})
+    async with runtime.events.subscribe() as queue:
+        receiver = asyncio.create_task(_drain_client(websocket))
+        try:
+            while not receiver.done():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=_PING_SECONDS)
+                except TimeoutError:
+                    await websocket.send_json({"type": "ping"})
+                    continue
+                hospital_id = event.get("hospital_id")
+                if isinstance(hospital_id, int) and case_auth.can_see(principal, hospital_id):
+                    await websocket.send_json(event)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await receiver
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, to notice when it goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()
