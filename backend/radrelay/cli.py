@@ -1,0 +1,300 @@
+"""``radrelay``: serve, worker, gateway, migrate, demo, synth, hospitals, users.
+
+Every command reads the same ``RADRELAY_*`` settings, so one configured environment drives the
+API, the workers, the DICOM gateway and these administration commands alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radrelay.config import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, help="RadRelay: teleradiology for a virtual imaging center."
+)
+hospitals_app = typer.Typer(no_args_is_help=True, help="Hospitals and their DICOM AE titles.")
+users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
+app.add_typer(hospitals_app, name="hospitals")
+app.add_typer(users_app, name="users")
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="HTTP address.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    dicom_port: Annotated[int | None, typer.Option(help="DICOM port (C-STORE, C-ECHO).")] = None,
+    dicom: Annotated[bool, typer.Option(help="Run the DICOM gateway in this process.")] = True,
+) -> None:
+    """Serve the API, the UI, the DICOM gateway and (without Redis) the jobs."""
+    import uvicorn
+
+    from radrelay.app import create_app
+
+    settings = _settings(host=host, port=port, dicom_port=dicom_port, dicom_enabled=dicom)
+    _require_schema(settings)
+    uvicorn.run(
+        create_app(settings, with_gateway=True),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(help="DICOM address.")] = None,
+    port: Annotated[int | None, typer.Option(help="DICOM port.")] = None,
+) -> None:
+    """Run only the DICOM gateway (scale-out: several gateways behind one address)."""
+    from radrelay import worker
+    from radrelay.ingest.gateway import DicomGateway
+    from radrelay.kit.runtime import Runtime
+
+    settings = _settings(dicom_host=host, dicom_port=port)
+    _require_schema(settings)
+
+    async def main() -> None:
+        runtime = Runtime(settings)
+        await runtime.start(
+            run_jobs_here=True, functions=worker.FUNCTIONS, periodic=worker.periodic(settings)
+        )
+        gw = DicomGateway(runtime, asyncio.get_running_loop())
+        gw.start(settings.dicom_host, settings.dicom_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await asyncio.to_thread(gw.stop)
+        await runtime.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def worker() -> None:
+    """Run an arq worker (scale-out; needs RADRELAY_REDIS_URL)."""
+    from arq.worker import run_worker
+
+    from radrelay.worker import worker_settings
+
+    settings = _settings()
+    _require_schema(settings)
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    down: Annotated[bool, typer.Option(help="Downgrade to the revision instead.")] = False,
+) -> None:
+    """Bring the database schema to a revision (default: the newest)."""
+    from radrelay.kit import migrate as migrations
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if down:
+        migrations.downgrade(settings.resolved_database_url, revision)
+    else:
+        migrations.upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {'revision ' + revision if down else 'the newest revision'}")
+
+
+def _require_schema(settings: Settings) -> None:
+    from radrelay.kit import migrate as migrations
+
+    problem = migrations.schema_problem(settings.resolved_database_url)
+    if problem:
+        typer.echo(f"error: {problem}. Run `radrelay migrate` first.", err=True)
+        raise typer.Exit(2)
+
+
+@hospitals_app.command("create")
+def hospitals_create(
+    code: Annotated[str, typer.Argument(help="Short unique code, e.g. QSX-PH.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    ae: Annotated[list[str], typer.Option(help="Calling AE title (repeatable).")] = [],  # noqa: B006
+    address: Annotated[
+        list[str], typer.Option(help="Allowed source address or CIDR for the AE titles.")
+    ] = [],  # noqa: B006
+) -> None:
+    """Create a hospital or update it (idempotent); AE titles are added."""
+    from radrelay.hospitals.schemas import AETitleIn, HospitalCreate
+    from radrelay.hospitals.service import hospitals
+
+    settings = _settings()
+    data = _validated(
+        HospitalCreate,
+        code=code,
+        name=name,
+        ae_titles=[AETitleIn(ae_title=a, source_addresses=address) for a in ae],
+    )
+
+    async def run() -> None:
+        async with _db(settings).unit_of_work() as session:
+            hospital, created = await hospitals.create_or_update(session, data)
+            titles = ", ".join(sorted(a.ae_title for a in hospital.ae_titles)) or "none"
+        typer.echo(f"{'created' if created else 'updated'} hospital {code} (AE titles: {titles})")
+
+    _require_schema(settings)
+    _run(run())
+
+
+@hospitals_app.command("list")
+def hospitals_list() -> None:
+    from radrelay.hospitals.service import hospitals
+
+    settings = _settings()
+    _require_schema(settings)
+
+    async def run() -> None:
+        async with _db(settings).unit_of_work() as session:
+            for h in await hospitals.all(session):
+                titles = ", ".join(sorted(a.ae_title for a in h.ae_titles))
+                typer.echo(f"{h.code}\t{h.name}\t{titles}")
+
+    _run(run())
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option(help="tech, radiologist, coordinator or admin.")],
+    hospital: Annotated[str | None, typer.Option(help="Hospital code (technicians).")] = None,
+    display_name: Annotated[str, typer.Option(help="Full name.")] = "",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a user or update it (idempotent on the username)."""
+    from radrelay.auth.schemas import UserCreate
+    from radrelay.auth.service import auth_service
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    data = _validated(
+        UserCreate,
+        username=username,
+        role=role,
+        hospital_code=hospital,
+        display_name=display_name,
+        password=password,
+    )
+
+    async def run() -> None:
+        async with _db(settings).unit_of_work() as session:
+            user, created = await auth_service.create_user(session, data)
+        typer.echo(f"{'created' if created else 'updated'} user {user.username} ({user.role})")
+
+    _require_schema(settings)
+    _run(run())
+
+
+@users_app.command("list")
+def users_list() -> None:
+    from radrelay.auth.repository import users
+
+    settings = _settings()
+    _require_schema(settings)
+
+    async def run() -> None:
+        async with _db(settings).unit_of_work() as session:
+            for u in await users.all(session):
+                typer.echo(f"{u.username}\t{u.role}\t{u.hospital_id or ''}\t{u.display_name}")
+
+    _run(run())
+
+
+@app.command()
+def demo(
+    studies: Annotated[int, typer.Option(help="Synthetic studies to add per hospital.")] = 2,
+) -> None:
+    """Seed demo hospitals, users (logins printed) and a few studies. Idempotent."""
+    from radrelay.demo import seed
+
+    settings = _settings()
+    _require_schema(settings)
+    for line in _run(seed(settings, studies_per_hospital=studies)):
+        typer.echo(line)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the DICOM files into.")],
+    modality: Annotated[str, typer.Option(help="CT, MR or CR.")] = "CT",
+    studies: Annotated[int, typer.Option(help="How many studies.")] = 1,
+    slices: Annotated[int, typer.Option(help="Slices per CT/MR series.")] = 200,
+    size: Annotated[int, typer.Option(help="Rows and columns of each image.")] = 512,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same UIDs).")] = 1,
+    charset: Annotated[
+        str, typer.Option(help="GB18030, GBK, ISO_IR 192 or ISO 2022 IR 58.")
+    ] = "GB18030",
+    hospital: Annotated[str, typer.Option(help="Prefix of patient IDs and UID seeds.")] = "DEMO",
+) -> None:
+    """Write realistic synthetic studies (phantom CT, MR, CR chest) for demos, tests, benchmarks."""
+    from radrelay.synth import write_studies
+
+    paths = write_studies(
+        out,
+        modality=modality,
+        studies=studies,
+        slices=slices,
+        size=size,
+        seed=seed,
+        charset=charset,
+        hospital=hospital,
+    )
+    typer.echo(f"wrote {len(paths)} files under {out}")
+
+
+def _validated(model: type, **values: object):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        for e in exc.errors():
+            typer.echo(f"error: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _db(settings: Settings):  # type: ignore[no-untyped-def]
+    from radrelay.kit.db import Database
+
+    return Database(settings.resolved_database_url)
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    from radrelay.errors import AppError
+
+    try:
+        return asyncio.run(coro)
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+if __name__ == "__main__":
+    app()

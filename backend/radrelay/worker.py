@@ -1,0 +1,60 @@
+"""Job functions and the arq worker (``radrelay worker``, scale-out).
+
+The same functions run in-process in the embedded default (``kit.jobs.InProcessQueue``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from radrelay.cases.tasks import case_ready, sweep_stable_studies
+from radrelay.config import Settings
+from radrelay.kit import jobs
+from radrelay.kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FUNCTIONS: list[jobs.JobFunction] = [case_ready]
+
+
+def periodic(settings: Settings) -> list[jobs.Periodic]:
+    return [jobs.Periodic(sweep_stable_studies, settings.sweep_interval_seconds)]
+
+
+def worker_settings(settings: Settings) -> type:
+    """arq's WorkerSettings for these settings (arq reads class attributes)."""
+    if not settings.redis_url:
+        raise RuntimeError("radrelay worker needs RADRELAY_REDIS_URL")
+    step = max(1, int(settings.sweep_interval_seconds))
+    seconds = set(range(0, 60, step))
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        runtime = Runtime(settings)
+        await runtime.start(run_jobs_here=False)
+        ctx["runtime"] = runtime
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        runtime: Runtime | None = ctx.get("runtime")
+        if runtime is not None:
+            await runtime.close()
+
+    class WorkerSettings:
+        functions: ClassVar[list[Any]] = list(FUNCTIONS)
+        cron_jobs: ClassVar[list[Any]] = [
+            cron(sweep_stable_studies, second=seconds, run_at_startup=True, unique=True)
+        ]
+        redis_settings = RedisSettings.from_dsn(settings.redis_url)
+        queue_name = settings.queue_name
+        job_serializer = staticmethod(jobs.serialize)
+        job_deserializer = staticmethod(jobs.deserialize)
+        max_tries = 5
+        keep_result = 3600
+        health_check_key = f"{settings.queue_name}:health-check"
+
+    WorkerSettings.on_startup = staticmethod(on_startup)  # type: ignore[attr-defined]
+    WorkerSettings.on_shutdown = staticmethod(on_shutdown)  # type: ignore[attr-defined]
+    return WorkerSettings
