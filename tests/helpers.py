@@ -1,0 +1,79 @@
+"""DICOM data for tests: synthetic studies with fresh UIDs, pydicom's real test files, and
+small clients for the three ingest paths."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from radrelay import synth
+
+
+def study(
+    modality: str = "CT",
+    *,
+    slices: int = 4,
+    size: int = 32,
+    charset: str = "GB18030",
+    hospital: str = "TEST",
+    patient: synth.SynthPatient | None = None,
+) -> list[Dataset]:
+    """A small synthetic study with UIDs of its own (a random seed per call)."""
+    seed = random.randrange(1, 2**31)
+    return list(
+        synth.study(
+            modality,
+            seed=seed,
+            slices=slices,
+            size=size,
+            charset=charset,
+            hospital=hospital,
+            synth_patient=patient,
+        )
+    )
+
+
+def part10(ds: Dataset) -> bytes:
+    return synth.encode(ds)
+
+
+def testdata(name: str) -> Path:
+    return Path(get_testdata_file(name))  # type: ignore[arg-type]
+
+
+def write(datasets: Iterable[Dataset], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, ds in enumerate(datasets):
+        path = folder / f"IM{i:05d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def renamed(path: Path) -> Dataset:
+    """A real file from elsewhere with new Study/Series/SOP UIDs, so each test owns its copy."""
+    ds = pydicom.dcmread(path)
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def upload(api: httpx.Client, files: list[tuple[str, bytes]], **fields: str) -> httpx.Response:
+    return api.post(
+        "/api/uploads",
+        files=[
+            ("files", (name, io.BytesIO(data), "application/octet-stream")) for name, data in files
+        ],
+        data=fields,
+    )
