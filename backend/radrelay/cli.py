@@ -140,7 +140,7 @@ def hospitals_create(
     ] = [],  # noqa: B006
 ) -> None:
     """Create a hospital or update it (idempotent); AE titles are added."""
-    from radrelay.hospitals.schemas import AETitleIn, HospitalCreate
+    from radrelay.hospitals.schemas import HospitalCreate
     from radrelay.hospitals.service import hospitals
 
     settings = _settings()
@@ -148,7 +148,7 @@ def hospitals_create(
         HospitalCreate,
         code=code,
         name=name,
-        ae_titles=[AETitleIn(ae_title=a, source_addresses=address) for a in ae],
+        ae_titles=[{"ae_title": a, "source_addresses": address} for a in ae],
     )
 
     async def run() -> None:

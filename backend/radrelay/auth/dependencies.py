@@ -53,7 +53,9 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     return dependency
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the unit of work commits before the response is sent, so a failed commit is
+# an error answer, never a success the database did not keep.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 AdminPrincipal = Annotated[Principal, Depends(require(Role.admin))]

@@ -83,9 +83,16 @@ class ArqQueue:
             job_deserializer=deserialize,
         )
 
+    def arq_job_id(self, job_id: str) -> str:
+        # arq's job ids are global to the Redis server: prefixing the queue name keeps two
+        # deployments (or test runs) on one Redis from swallowing each other's jobs.
+        return f"{self.queue_name}:{job_id}"
+
     async def send(self, jobs: Iterable[Job]) -> None:
         for job in jobs:
-            await self._pool.enqueue_job(job.function, _job_id=job.job_id, **job.kwargs)
+            await self._pool.enqueue_job(
+                job.function, _job_id=self.arq_job_id(job.job_id), **job.kwargs
+            )
 
     async def ping(self) -> None:
         await self._pool.ping()

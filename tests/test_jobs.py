@@ -1,0 +1,126 @@
+"""Jobs are sent only after commit, run once per business key, on both backends: in-process
+(embedded default) and arq on a real Redis."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from conftest import PG_URL, fresh_postgres_database
+from radrelay.config import Settings
+from radrelay.kit import jobs, migrate
+from radrelay.kit.runtime import Runtime
+from radrelay.models import AuditEvent
+
+REDIS = os.environ.get("RADRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CALLS: list[tuple[str, str]] = []
+
+
+async def remember(ctx: dict[str, Any], note: str) -> None:
+    """A job with an effect in the database, as real jobs have."""
+    runtime: Runtime = ctx["runtime"]
+    async with runtime.uow() as session:
+        session.add(AuditEvent(action="test.job", object_id=note))
+    CALLS.append((ctx.get("job_id", ""), note))
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    if PG_URL:
+        with fresh_postgres_database() as url:
+            migrate.upgrade(url)
+            yield Settings(data_dir=tmp_path, database_url=url)
+    else:
+        s = Settings(data_dir=tmp_path)
+        migrate.upgrade(s.resolved_database_url)
+        yield s
+
+
+async def enqueue_in_uow(runtime: Runtime, job_id: str, note: str, fail: bool = False) -> None:
+    async with runtime.uow() as session:
+        jobs.enqueue(session, "remember", job_id, note=note)
+        if fail:
+            raise RuntimeError("the request failed after enqueueing")
+
+
+class TestInProcess:
+    async def test_rollback_drops_commit_sends_and_ids_dedupe(self, settings: Settings) -> None:
+        CALLS.clear()
+        runtime = Runtime(settings.model_copy(update={"redis_url": None}))
+        await runtime.start(run_jobs_here=True, functions=[remember])
+        try:
+            with pytest.raises(RuntimeError):
+                await enqueue_in_uow(runtime, "k:1", "rolled back", fail=True)
+            await enqueue_in_uow(runtime, "k:2", "first")
+            await enqueue_in_uow(runtime, "k:2", "second with the same key")
+            await enqueue_in_uow(runtime, "k:3", "third")
+            assert isinstance(runtime.jobs, jobs.InProcessQueue)
+            await runtime.jobs.drain()
+        finally:
+            await runtime.close()
+        assert sorted(CALLS) == [("k:2", "first"), ("k:3", "third")]
+
+    def test_arguments_must_be_json(self) -> None:
+        session = SimpleNamespace(info={})
+        with pytest.raises(TypeError):
+            jobs.enqueue(session, "remember", "k", when=object())  # type: ignore[arg-type]
+        assert session.info == {}
+
+
+class TestArq:
+    async def test_jobs_reach_a_real_worker_after_commit_once_per_key(
+        self, settings: Settings
+    ) -> None:
+        CALLS.clear()
+        queue = f"radrelay-test:{secrets.token_hex(4)}"
+        s = settings.model_copy(update={"redis_url": REDIS, "queue_name": queue})
+        runtime = Runtime(s)
+        await runtime.start(run_jobs_here=False)
+        try:
+            with pytest.raises(RuntimeError):
+                await enqueue_in_uow(runtime, "a:1", "rolled back", fail=True)
+            await enqueue_in_uow(runtime, "a:2", "first")
+            await enqueue_in_uow(runtime, "a:2", "duplicate key")
+            redis = Redis.from_url(REDIS)
+            queued = await redis.zrange(queue, 0, -1)
+            await redis.aclose()
+            assert len(queued) == 1
+
+            worker = Worker(
+                functions=[remember],
+                redis_settings=RedisSettings.from_dsn(REDIS),
+                queue_name=queue,
+                burst=True,
+                job_serializer=jobs.serialize,
+                job_deserializer=jobs.deserialize,
+                ctx={"runtime": runtime},
+                poll_delay=0.05,
+            )
+            await worker.main()
+            await worker.close()
+        finally:
+            await runtime.close()
+        assert [note for _, note in CALLS] == ["first"]
+
+    async def test_job_payload_is_json_not_pickle(self, settings: Settings) -> None:
+        queue = f"radrelay-test:{secrets.token_hex(4)}"
+        runtime = Runtime(settings.model_copy(update={"redis_url": REDIS, "queue_name": queue}))
+        await runtime.start(run_jobs_here=False)
+        try:
+            await enqueue_in_uow(runtime, "j:1", "readable")
+            redis = Redis.from_url(REDIS)
+            raw = await redis.get(f"arq:job:{queue}:j:1")
+            await redis.aclose()
+        finally:
+            await runtime.close()
+        decoded = jobs.deserialize(raw)
+        assert decoded["f"] == "remember"
+        assert decoded["k"] == {"note": "readable"}
