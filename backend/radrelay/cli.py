@@ -93,13 +93,19 @@ def gateway(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    check: Annotated[
+        bool, typer.Option(help="Only check that a worker reported health recently (exit 0/1).")
+    ] = False,
+) -> None:
     """Run an arq worker (scale-out; needs RADRELAY_REDIS_URL)."""
-    from arq.worker import run_worker
+    from arq.worker import check_health, run_worker
 
     from radrelay.worker import worker_settings
 
     settings = _settings()
+    if check:
+        raise typer.Exit(check_health(worker_settings(settings)))  # type: ignore[arg-type]
     _require_schema(settings)
     run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
