@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radrelay import worker
 from radrelay.auth.endpoints import router as auth_router
@@ -79,6 +81,24 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(RedisConnectionError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency is down: say so plainly (503, retry later) instead of an opaque 500;
+        # nothing was acknowledged, so nothing is lost.
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {
+                "error": "service_unavailable",
+                "message": "The database or job queue is unavailable; nothing was stored. "
+                "Try again shortly.",
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

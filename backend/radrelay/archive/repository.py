@@ -39,18 +39,25 @@ class ArchiveRepository:
     # The per-instance statements below use Core on the tables rather than the ORM: they run
     # for every received object, and the ORM's bookkeeping costs more than the statement.
 
-    async def digests_for_sop(
-        self, session: AsyncSession, study_pk: int, sop_uid: str
-    ) -> list[str]:
-        rows = await session.scalars(
-            select(_instances.c.sha256).where(
-                _instances.c.study_pk == study_pk, _instances.c.sop_instance_uid == sop_uid
+    async def digests_for_sops(
+        self, session: AsyncSession, study_pk: int, sop_uids: set[str]
+    ) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        uids = sorted(sop_uids)
+        # Bounded IN lists: SQLite allows a limited number of bound parameters per statement.
+        for start in range(0, len(uids), 500):
+            rows = await session.execute(
+                select(_instances.c.sop_instance_uid, _instances.c.sha256).where(
+                    _instances.c.study_pk == study_pk,
+                    _instances.c.sop_instance_uid.in_(uids[start : start + 500]),
+                )
             )
-        )
-        return list(rows)
+            for sop_uid, sha in rows:
+                found.setdefault(sop_uid, set()).add(sha)
+        return found
 
-    async def insert_instance(self, session: AsyncSession, values: dict[str, Any]) -> None:
-        await session.execute(insert(_instances).values(**values))
+    async def insert_instances(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        await session.execute(insert(_instances), rows)
 
     async def add_counts(
         self,

@@ -97,14 +97,14 @@ class ArchiveService:
             },
         )
 
-    async def digests_for_sop(
-        self, session: AsyncSession, study_pk: int, sop_uid: str
-    ) -> list[str]:
-        return await repository.digests_for_sop(session, study_pk, sop_uid)
+    async def digests_for_sops(
+        self, session: AsyncSession, study_pk: int, sop_uids: set[str]
+    ) -> dict[str, set[str]]:
+        """Digests already stored per SOP Instance UID of the study (absent: none)."""
+        return await repository.digests_for_sops(session, study_pk, sop_uids)
 
-    async def add_instance(
+    def instance_row(
         self,
-        session: AsyncSession,
         *,
         study_pk: int,
         series_pk: int,
@@ -114,27 +114,28 @@ class ArchiveService:
         key: str,
         source: str,
         conflict: bool,
-    ) -> None:
-        await repository.insert_instance(
-            session,
-            {
-                "study_pk": study_pk,
-                "series_pk": series_pk,
-                "sop_instance_uid": h.sop_instance_uid,
-                "sop_class_uid": h.sop_class_uid,
-                "instance_number": h.instance_number,
-                "transfer_syntax_uid": h.transfer_syntax_uid,
-                "rows": h.rows,
-                "columns": h.columns,
-                "number_of_frames": h.number_of_frames,
-                "size_bytes": size,
-                "sha256": sha256,
-                "storage_key": key,
-                "source": source,
-                "conflict": conflict,
-                "received_at": utcnow(),
-            },
-        )
+    ) -> dict[str, object]:
+        return {
+            "study_pk": study_pk,
+            "series_pk": series_pk,
+            "sop_instance_uid": h.sop_instance_uid,
+            "sop_class_uid": h.sop_class_uid,
+            "instance_number": h.instance_number,
+            "transfer_syntax_uid": h.transfer_syntax_uid,
+            "rows": h.rows,
+            "columns": h.columns,
+            "number_of_frames": h.number_of_frames,
+            "size_bytes": size,
+            "sha256": sha256,
+            "storage_key": key,
+            "source": source,
+            "conflict": conflict,
+            "received_at": utcnow(),
+        }
+
+    async def add_instances(self, session: AsyncSession, rows: list[dict[str, object]]) -> None:
+        if rows:
+            await repository.insert_instances(session, rows)
 
     async def count_added(
         self,
