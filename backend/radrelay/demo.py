@@ -55,13 +55,13 @@ async def seed(settings: Settings, *, studies_per_hospital: int = 2) -> list[str
                     session,
                     HospitalCreate(code=code, name=name, ae_titles=[AETitleIn(ae_title=ae)]),
                 )
-            for username, role, hospital, display, password in USERS:
+            for username, role, hospital_code, display, password in USERS:
                 await auth_service.create_user(
                     session,
                     UserCreate(
                         username=username,
                         role=role,
-                        hospital_code=hospital,
+                        hospital_code=hospital_code,
                         display_name=display,
                         password=password,
                     ),

@@ -29,6 +29,7 @@ def worker_settings(settings: Settings) -> type:
     """arq's WorkerSettings for these settings (arq reads class attributes)."""
     if not settings.redis_url:
         raise RuntimeError("radrelay worker needs RADRELAY_REDIS_URL")
+    redis = RedisSettings.from_dsn(settings.redis_url)
     step = max(1, int(settings.sweep_interval_seconds))
     seconds = set(range(0, 60, step))
 
@@ -47,7 +48,7 @@ def worker_settings(settings: Settings) -> type:
         cron_jobs: ClassVar[list[Any]] = [
             cron(sweep_stable_studies, second=seconds, run_at_startup=True, unique=True)
         ]
-        redis_settings = RedisSettings.from_dsn(settings.redis_url)
+        redis_settings = redis
         queue_name = settings.queue_name
         job_serializer = staticmethod(jobs.serialize)
         job_deserializer = staticmethod(jobs.deserialize)

@@ -3,18 +3,18 @@ several receivers creating the same patient, study or series at once all end up 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.kit.db import insert_ignoring_conflicts
 from radrelay.models import Instance, Patient, Series, Study
 
-_instances = Instance.__table__
+_instances = cast(Table, Instance.__table__)
 
 
-_instances = Instance.__table__
+_instances = cast(Table, Instance.__table__)
 
 
 class ArchiveRepository:

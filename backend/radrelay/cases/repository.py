@@ -32,7 +32,7 @@ class CaseRepository:
     async def by_study(self, session: AsyncSession, study_pk: int) -> Case | None:
         return await session.scalar(select(Case).where(Case.study_pk == study_pk))
 
-    def _joined(self) -> Select[tuple[Case, Study, Patient, str]]:
+    def _joined(self) -> Select[Case, Study, Patient, str]:
         return (
             select(Case, Study, Patient, Hospital.code)
             .join(Study, Study.id == Case.study_pk)

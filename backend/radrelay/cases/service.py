@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
+from sqlalchemy import Table, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.archive.service import StudyRef, archive
@@ -130,7 +131,7 @@ class CaseService:
                 session, {"type": "case.received", "case_id": case_id, "hospital_id": hospital_id}
             )
         elif given:
-            await self._apply_info(session, case_id, ClinicalInfo(**given), principal)
+            await self._apply_info(session, case_id, ClinicalInfo.model_validate(given), principal)
         return case_id, created
 
     async def record_arrivals(
@@ -141,7 +142,7 @@ class CaseService:
         if count == 0 and not conflicts:
             return
         now = utcnow()
-        table = Case.__table__
+        table = cast(Table, Case.__table__)
         result = await session.execute(
             update(table)
             .where(table.c.id == case_id)
