@@ -176,6 +176,7 @@ def server_env(data_dir: Path, database_url: str | None, **overrides: str) -> di
         RADRELAY_MAX_INSTANCE_BYTES=str(8 * 1024 * 1024),
         RADRELAY_LOG_LEVEL="info",
         RADRELAY_DICOM_HOST="127.0.0.1",
+        RADRELAY_REFRESH_REUSE_GRACE_SECONDS="1",
     )
     if database_url:
         env["RADRELAY_DATABASE_URL"] = database_url

@@ -67,6 +67,21 @@ class TestClinicalInformation:
         # The upload set the fields when it opened the case; the edit is on the timeline.
         assert kinds == ["received", "ready", "clinical_info"]
 
+    def test_null_clears_the_subspecialty_and_the_timeline_names_the_editor(
+        self, server: Server, world: World
+    ) -> None:
+        h = world.hospital()
+        case_id = send(h.tech, study(slices=1), requested_subspecialty="neuro").json()["case_ids"][
+            0
+        ]
+        r = h.tech.patch(f"/api/cases/{case_id}", json={"requested_subspecialty": None})
+        assert r.status_code == 200, r.text
+        assert r.json()["requested_subspecialty"] is None
+        edit = [e for e in r.json()["events"] if e["kind"] == "clinical_info"][-1]
+        assert edit["actor_name"] == h.tech.username
+        assert edit["detail"] == {"fields": ["requested_subspecialty"]}
+        assert h.tech.patch(f"/api/cases/{case_id}", json={"priority": None}).status_code == 422
+
     def test_invalid_edits_say_what_is_wrong(self, server: Server, world: World) -> None:
         h = world.hospital()
         case_id = send(h.tech, study(slices=1)).json()["case_ids"][0]

@@ -44,8 +44,21 @@ class TestLiveEvents:
         # Events carry ids only, never patient data.
         assert all(set(e) <= {"type", "case_id", "hospital_id", "user_id"} for e in mine_events)
 
-    async def test_bad_token_is_refused(self, server: Server) -> None:
+    async def test_bad_token_is_closed_with_policy_violation(self, server: Server) -> None:
+        """1008, not a failed handshake: the client can tell "sign in again" from "network"."""
         ws = server.url.replace("http", "ws")
-        with pytest.raises(websockets.exceptions.InvalidStatus):
-            async with websockets.connect(f"{ws}/ws?token=nonsense") as conn:
+        async with websockets.connect(f"{ws}/ws?token=nonsense") as conn:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                 await conn.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+
+
+class TestTokenHygiene:
+    async def test_socket_token_never_reaches_the_log(self, server: Server, world: World) -> None:
+        h = world.hospital()
+        ws = server.url.replace("http", "ws")
+        await collect(f"{ws}/ws?token={h.tech.token}", 0.5)
+        log = server.log_path.read_text()
+        assert "/ws?token=[redacted]" in log
+        assert h.tech.token not in log

@@ -27,6 +27,7 @@ from radrelay.errors import AppError, NotFound
 from radrelay.hospitals.endpoints import router as hospitals_router
 from radrelay.ingest.endpoints import router as upload_router
 from radrelay.ingest.stow import router as stow_router
+from radrelay.kit.logs import redact_tokens
 from radrelay.kit.runtime import Runtime
 from radrelay.live.endpoints import router as live_router
 
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # After uvicorn configured its loggers: request lines may carry ?token=.
+        redact_tokens("uvicorn.access", "uvicorn.error")
         runtime = Runtime(settings)
         await runtime.start(
             run_jobs_here=True,

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = 15
     refresh_token_days: int = 7
+    refresh_reuse_grace_seconds: int = Field(
+        default=30,
+        description="A refresh token used again this soon after its rotation is honoured (lost "
+        "answers, parallel tabs); later reuse revokes the whole chain.",
+    )
     login_window_minutes: int = 15
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20

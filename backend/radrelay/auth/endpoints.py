@@ -16,8 +16,17 @@ from radrelay.auth.dependencies import (
     client_ip,
 )
 from radrelay.auth.repository import users
-from radrelay.auth.schemas import RefreshRequest, TokenResponse, UserCreate, UserRead
+from radrelay.auth.schemas import (
+    Limits,
+    MeRead,
+    RefreshRequest,
+    TokenResponse,
+    UserCreate,
+    UserRead,
+)
 from radrelay.auth.service import auth_service
+from radrelay.errors import Unauthenticated
+from radrelay.hospitals.service import hospitals
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -45,10 +54,32 @@ async def refresh(request: Request, runtime: RuntimeDep, body: RefreshRequest) -
     )
 
 
-@router.get("/me", response_model=UserRead)
-async def me(session: Session, principal: CurrentPrincipal) -> UserRead:
+@router.post("/auth/logout", status_code=204)
+async def sign_out(request: Request, runtime: RuntimeDep, body: RefreshRequest) -> None:
+    """End the session: the refresh token and every token refreshed from it stop working."""
+    await auth_service.logout(runtime.db, body.refresh_token, client_ip(request))
+
+
+@router.get("/me", response_model=MeRead)
+async def me(session: Session, runtime: RuntimeDep, principal: CurrentPrincipal) -> MeRead:
+    """The signed-in user, their hospital, and the server's request limits."""
     user = await users.by_id(session, principal.user_id)
-    return _user_read(user)
+    if user is None or not user.active:
+        raise Unauthenticated("This account no longer exists or is disabled.")
+    hospital = (
+        await hospitals.get(session, user.hospital_id) if user.hospital_id is not None else None
+    )
+    settings = runtime.settings
+    return MeRead(
+        **_user_read(user).model_dump(),
+        hospital_code=hospital.code if hospital else None,
+        hospital_name=hospital.name if hospital else None,
+        limits=Limits(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_instance_bytes=settings.max_instance_bytes,
+            max_zip_members=settings.max_zip_members,
+        ),
+    )
 
 
 @router.get("/users", response_model=list[UserRead])

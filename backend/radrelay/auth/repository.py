@@ -52,6 +52,10 @@ class UserRepository:
             .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=at)
         )
+        # No grace for any token of a chain that was ended on purpose.
+        await session.execute(
+            update(RefreshToken).where(RefreshToken.family == family).values(rotated=False)
+        )
 
 
 users = UserRepository()

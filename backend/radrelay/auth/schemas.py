@@ -50,6 +50,20 @@ class UserRead(BaseModel):
     active: bool
 
 
+class Limits(BaseModel):
+    """What the server accepts, so a client can plan its requests."""
+
+    max_upload_bytes: int
+    max_instance_bytes: int
+    max_zip_members: int
+
+
+class MeRead(UserRead):
+    hospital_code: str | None
+    hospital_name: str | None
+    limits: Limits
+
+
 class UserCreate(BaseModel):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
     display_name: str = Field(default="", max_length=200)

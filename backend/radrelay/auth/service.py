@@ -82,15 +82,20 @@ class AuthService:
             row = await users.refresh_token(session, tokens.hash_refresh_token(refresh_token))
             if row is None or row.expires_at <= now:
                 raise Unauthenticated("The refresh token is unknown or expired: sign in again.")
-            if row.revoked_at is not None:
+            grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+            if row.revoked_at is not None and not (row.rotated and now - row.revoked_at <= grace):
                 # A used token came back: someone else has a copy. End the whole chain.
                 await users.revoke_family(session, row.family, now)
                 reused = True
             else:
+                # Unused, or used moments ago: a client whose answer was lost on the network (or
+                # two tabs refreshing at once) retries with the same token and is let through.
                 user = await users.by_id(session, row.user_id)
                 if user is None or not user.active:
                     raise Unauthenticated("This account is disabled.")
-                row.revoked_at = now
+                if row.revoked_at is None:
+                    row.revoked_at = now
+                    row.rotated = True
                 return await self._issue(
                     session, settings, user, principal_of(user, ip), row.family
                 )
@@ -105,6 +110,19 @@ class AuthService:
                 outcome="failure",
             )
         raise Unauthenticated("The refresh token was already used: sign in again.")
+
+    async def logout(self, db: Database, refresh_token: str, ip: str) -> None:
+        now = utcnow()
+        async with db.unit_of_work() as session:
+            row = await users.refresh_token(session, tokens.hash_refresh_token(refresh_token))
+            if row is None:
+                return  # unknown or already gone: signing out twice is fine
+            await users.revoke_family(session, row.family, now)
+            # A sign-out must not count as a rotation that a grace window would honour.
+            row.rotated = False
+            audit.record(
+                session, None, "auth.logout", object_type="user", object_id=row.user_id, ip=ip
+            )
 
     async def _issue(
         self,

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.kit.db import insert_ignoring_conflicts
-from radrelay.models import Case, CaseEvent, Hospital, Patient, Study
+from radrelay.models import Case, CaseEvent, Hospital, Patient, Study, User
 
 CaseRow = tuple[Case, Study, Patient, str]
 
@@ -73,14 +73,16 @@ class CaseRepository:
         ).all()
         return [tuple(r) for r in rows], int(total or 0)  # type: ignore[misc]
 
-    async def events(self, session: AsyncSession, case_id: int) -> list[CaseEvent]:
-        return list(
-            await session.scalars(
-                select(CaseEvent)
-                .where(CaseEvent.case_id == case_id)
-                .order_by(CaseEvent.at, CaseEvent.id)
-            )
+    async def events(
+        self, session: AsyncSession, case_id: int
+    ) -> list[tuple[CaseEvent, str | None]]:
+        rows = await session.execute(
+            select(CaseEvent, User.display_name)
+            .outerjoin(User, User.id == CaseEvent.actor_id)
+            .where(CaseEvent.case_id == case_id)
+            .order_by(CaseEvent.at, CaseEvent.id)
         )
+        return [(event, name) for event, name in rows]
 
     async def stable_candidates(
         self, session: AsyncSession, cutoff: datetime, limit: int

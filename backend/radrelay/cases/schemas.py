@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Priority(StrEnum):
@@ -40,9 +40,12 @@ class Source(StrEnum):
     cstore = "cstore"
 
 
+_TEXT_FIELDS = ("clinical_question", "clinical_history", "requested_exam")
+
+
 class ClinicalInfo(BaseModel):
     """What the sending hospital tells the reader. Every field is optional on input; fields left
-    out keep their current value."""
+    out keep their current value; ``null`` clears a text or the requested subspecialty."""
 
     priority: Priority | None = None
     clinical_question: str | None = Field(default=None, max_length=4000)
@@ -50,8 +53,19 @@ class ClinicalInfo(BaseModel):
     requested_exam: str | None = Field(default=None, max_length=200)
     requested_subspecialty: Subspecialty | None = None
 
+    @model_validator(mode="after")
+    def _priority_is_never_empty(self) -> ClinicalInfo:
+        if "priority" in self.model_fields_set and self.priority is None:
+            raise ValueError("priority cannot be empty: stat, urgent or routine")
+        return self
+
     def given(self) -> dict[str, object]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        """The fields the caller set, with cleared texts as empty strings."""
+        out = self.model_dump(exclude_unset=True)
+        for name in _TEXT_FIELDS:
+            if name in out and out[name] is None:
+                out[name] = ""
+        return out
 
 
 class CaseRead(BaseModel):
@@ -88,6 +102,7 @@ class CaseEventRead(BaseModel):
     at: datetime
     kind: str
     actor_id: int | None
+    actor_name: str | None = Field(description="Display name of the user who acted, if any.")
     detail: dict[str, object]
 
 

@@ -257,8 +257,10 @@ class CaseService:
             hospital_id=row[0].hospital_id,
         )
         timeline = [
-            CaseEventRead(at=e.at, kind=e.kind, actor_id=e.actor_id, detail=e.detail)
-            for e in await repository.events(session, case_id)
+            CaseEventRead(
+                at=e.at, kind=e.kind, actor_id=e.actor_id, actor_name=name, detail=e.detail
+            )
+            for e, name in await repository.events(session, case_id)
         ]
         return CaseDetail(**to_read(row).model_dump(), events=timeline)
 

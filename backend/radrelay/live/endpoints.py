@@ -25,13 +25,15 @@ _PING_SECONDS = 25
 @router.websocket("/ws")
 async def live_events(websocket: WebSocket, token: str = "") -> None:
     runtime: Runtime = websocket.app.state.runtime
+    await websocket.accept()
     try:
         principal = read_access_token(token, runtime.settings.resolved_secret_key())
     except Unauthenticated as exc:
-        # 1008 policy violation: the client should sign in again, not retry blindly.
+        # Accepted first, then closed with 1008 (policy violation): a browser can only see a
+        # close code after the handshake, and this one tells it to refresh the token rather than
+        # retry as after a network failure.
         await websocket.close(code=1008, reason=exc.message[:120])
         return
-    await websocket.accept()
     await websocket.send_json({"type": "hello", "user_id": principal.user_id})
     async with runtime.events.subscribe() as queue:
         receiver = asyncio.create_task(_drain_client(websocket))

@@ -38,3 +38,6 @@ class RefreshToken(IdMixin, TimestampMixin, Base):
     family: Mapped[str] = mapped_column(String(32), index=True)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # True when revoked by being exchanged for a newer token (not by sign-out or reuse), the
+    # only case a short reuse grace applies to.
+    rotated: Mapped[bool] = mapped_column(default=False)
