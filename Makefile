@@ -12,7 +12,11 @@ export RADRELAY_DATA_DIR ?= var
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install system-deps frontend run test test-embedded test-scaleout lint bench clean
+FRONTEND_DEPS := frontend/node_modules/.package-lock.json
+FRONTEND_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
+
+.PHONY: install system-deps frontend run test test-embedded test-scaleout test-frontend lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +30,16 @@ system-deps:
 	@command -v storescu >/dev/null || { \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dcmtk; }
 
-install: $(STAMP) system-deps
+$(FRONTEND_DEPS): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $(FRONTEND_DEPS)
+
+frontend/dist/index.html: $(FRONTEND_DEPS) $(FRONTEND_SRC)
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html
+
+install: $(STAMP) system-deps frontend
 
 run: install
 	$(BIN)/radrelay migrate
@@ -44,11 +57,14 @@ test-embedded: install
 test-scaleout: install
 	RADRELAY_TEST_DATABASE_URL=$(PG_TEST_URL) RADRELAY_TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest
 
-test: lint test-embedded
+test-frontend: $(FRONTEND_DEPS)
+	cd frontend && npm run lint && npm test
+
+test: lint test-frontend test-embedded
 	@if [ "$(CI)" = "true" ]; then $(MAKE) --no-print-directory test-scaleout; fi
 
 bench: install
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts frontend/node_modules frontend/dist

@@ -1,0 +1,161 @@
+// Shapes of the RadRelay API, as the backend's pydantic schemas define them
+// (backend/radrelay/*/schemas.py). Keep them in step with the backend.
+
+export const ROLES = ["tech", "radiologist", "coordinator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PRIORITIES = ["stat", "urgent", "routine"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** Statuses known today; later issues add more (the UI shows unknown ones as they come). */
+export const CASE_STATUSES = ["receiving", "ready"] as const;
+export type CaseStatus = (typeof CASE_STATUSES)[number];
+
+export const SUBSPECIALTIES = [
+  "neuro",
+  "head_neck",
+  "chest",
+  "cardiac",
+  "abdominal",
+  "msk",
+  "breast",
+  "pediatric",
+  "genitourinary",
+  "vascular",
+  "nuclear",
+  "general",
+] as const;
+export type Subspecialty = (typeof SUBSPECIALTIES)[number];
+
+export const OUTCOMES = ["stored", "duplicate", "conflict", "failed", "skipped"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** POST /api/auth/token and /api/auth/refresh */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token: string;
+  role: Role;
+  hospital_id: number | null;
+}
+
+/** GET /api/me */
+export interface User {
+  id: number;
+  username: string;
+  display_name: string;
+  role: Role;
+  hospital_id: number | null;
+  active: boolean;
+}
+
+/** GET /api/hospitals */
+export interface Hospital {
+  id: number;
+  code: string;
+  name: string;
+  active: boolean;
+  ae_titles: { id: number; ae_title: string; source_addresses: string[] }[];
+}
+
+export interface Case {
+  id: number;
+  hospital_id: number;
+  hospital_code: string;
+  /** A CaseStatus, or a status a later backend adds. */
+  status: string;
+  priority: Priority;
+  clinical_question: string;
+  clinical_history: string;
+  requested_exam: string;
+  requested_subspecialty: Subspecialty | null;
+  source: "upload" | "stow" | "cstore";
+  received_at: string;
+  last_instance_at: string;
+  ready_at: string | null;
+  late_instances: number;
+  flags: string[];
+  study_instance_uid: string;
+  accession_number: string;
+  study_date: string;
+  study_description: string;
+  modalities: string[];
+  number_of_series: number;
+  number_of_instances: number;
+  patient_name: string;
+  patient_id: string;
+  issuer_of_patient_id: string;
+  patient_birth_date: string;
+  patient_sex: string;
+}
+
+export interface CaseEvent {
+  at: string;
+  kind: string;
+  actor_id: number | null;
+  detail: Record<string, unknown>;
+}
+
+export interface CaseDetail extends Case {
+  events: CaseEvent[];
+}
+
+export interface CasePage {
+  items: Case[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface CaseQuery {
+  limit?: number;
+  offset?: number;
+  status?: string[];
+  priority?: Priority[];
+}
+
+/** PATCH /api/cases/{id}: fields left out keep their value. */
+export interface ClinicalInfo {
+  priority?: Priority;
+  clinical_question?: string;
+  clinical_history?: string;
+  requested_exam?: string;
+  requested_subspecialty?: Subspecialty;
+}
+
+export interface FileOutcome {
+  name: string;
+  outcome: Outcome;
+  message: string;
+  status: number;
+  sop_class_uid: string;
+  sop_instance_uid: string;
+  study_instance_uid: string;
+  series_instance_uid: string;
+  case_id: number | null;
+}
+
+/** POST /api/uploads (200), or the `detail` of its 400 answer. */
+export interface UploadResponse {
+  stored: number;
+  duplicates: number;
+  conflicts: number;
+  failed: number;
+  skipped: number;
+  case_ids: number[];
+  files: FileOutcome[];
+}
+
+/** Messages on /ws. Events carry ids, never patient data. */
+export type LiveMessage =
+  | { type: "hello"; user_id: number }
+  | { type: "ping" }
+  | { type: "case.received" | "case.ready" | "case.updated"; case_id: number; hospital_id: number }
+  | { type: string; [key: string]: unknown };
+
+export function isUploadResponse(value: unknown): value is UploadResponse {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Partial<UploadResponse>;
+  return typeof v.stored === "number" && Array.isArray(v.files) && Array.isArray(v.case_ids);
+}

@@ -1,0 +1,65 @@
+// Editing a case's clinical information: the form's values, and what to PATCH (changes only).
+
+import type { Case, ClinicalInfo } from "../api/types";
+import type { MessageKey } from "../i18n/messages";
+import type { CaseFields } from "../upload/send";
+
+export function fieldsOf(c: Case): CaseFields {
+  return {
+    priority: c.priority,
+    clinical_question: c.clinical_question,
+    clinical_history: c.clinical_history,
+    requested_exam: c.requested_exam,
+    requested_subspecialty: c.requested_subspecialty ?? "",
+  };
+}
+
+/** The fields that differ from the case. Text is trimmed; an emptied text is sent as "" (the
+ * server keeps fields that are left out). A subspecialty cannot be cleared (the API has no way). */
+export function changes(c: Case, fields: CaseFields): ClinicalInfo {
+  const out: ClinicalInfo = {};
+  if (fields.priority !== c.priority) out.priority = fields.priority;
+  for (const key of ["clinical_question", "clinical_history", "requested_exam"] as const) {
+    const value = fields[key].trim();
+    if (value !== c[key].trim()) out[key] = value;
+  }
+  if (fields.requested_subspecialty && fields.requested_subspecialty !== c.requested_subspecialty) {
+    out.requested_subspecialty = fields.requested_subspecialty;
+  }
+  return out;
+}
+
+/** The label of a case field named in an event ("fields": ["priority", ...]). */
+export const FIELD_LABELS: Record<string, MessageKey> = {
+  priority: "field.priority",
+  clinical_question: "field.clinicalQuestion",
+  clinical_history: "field.clinicalHistory",
+  requested_exam: "field.requestedExam",
+  requested_subspecialty: "field.subspecialty",
+};
+
+type T = (key: MessageKey) => string;
+type TV = (prefix: string, value: string) => string;
+
+/** One line per detail of a timeline event, e.g. "reason: upload complete". */
+export function eventDetails(detail: Record<string, unknown>, t: T, tv: TV): string[] {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(detail)) {
+    let text: string;
+    if (key === "fields" && Array.isArray(value)) {
+      text = value.map((f) => (typeof f === "string" && f in FIELD_LABELS ? t(FIELD_LABELS[f] as MessageKey) : String(f))).join(", ");
+    } else if (key === "reason" && typeof value === "string") {
+      text = tv("reason", value);
+    } else if (key === "source" && typeof value === "string") {
+      text = tv("source", value);
+    } else if (Array.isArray(value)) {
+      text = value.map(String).join(", ");
+    } else if (typeof value === "object" && value !== null) {
+      text = JSON.stringify(value);
+    } else {
+      text = String(value);
+    }
+    lines.push(`${tv("eventDetail", key)}${t("list.colon")}${text}`);
+  }
+  return lines;
+}

@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  LiveConnection,
+  backoffMs,
+  caseEventOf,
+  debounce,
+  liveUrl,
+  type CaseEvent,
+  type LiveState,
+  type SocketLike,
+} from "./socket";
+
+class FakeSocket implements SocketLike {
+  onopen: ((ev: Event) => void) | null = null;
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  onclose: ((ev: CloseEvent) => void) | null = null;
+  onerror: ((ev: Event) => void) | null = null;
+  closed = false;
+  constructor(readonly url: string) {}
+  close(): void {
+    this.closed = true;
+  }
+  receive(data: unknown): void {
+    this.onmessage?.({ data } as MessageEvent);
+  }
+  drop(): void {
+    this.onclose?.({ code: 1006 } as CloseEvent);
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe("live messages", () => {
+  it("passes case events on and ignores hello, ping and junk", () => {
+    expect(caseEventOf(JSON.stringify({ type: "case.received", case_id: 4, hospital_id: 1 }))).toEqual({
+      type: "case.received",
+      case_id: 4,
+      hospital_id: 1,
+    });
+    expect(caseEventOf(JSON.stringify({ type: "case.ready", case_id: 4, hospital_id: 1 }))?.type).toBe(
+      "case.ready",
+    );
+    expect(caseEventOf(JSON.stringify({ type: "case.updated", case_id: 4, hospital_id: 1 }))?.type).toBe(
+      "case.updated",
+    );
+    expect(caseEventOf(JSON.stringify({ type: "hello", user_id: 3 }))).toBeNull();
+    expect(caseEventOf(JSON.stringify({ type: "ping" }))).toBeNull();
+    expect(caseEventOf("not json")).toBeNull();
+    expect(caseEventOf(JSON.stringify({ type: "case.ready" }))).toBeNull();
+  });
+
+  it("builds the same-origin URL with ws or wss", () => {
+    expect(liveUrl({ protocol: "http:", host: "127.0.0.1:8010" }, "a.b+c")).toBe(
+      "ws://127.0.0.1:8010/ws?token=a.b%2Bc",
+    );
+    expect(liveUrl({ protocol: "https:", host: "rad.example" }, "t")).toBe("wss://rad.example/ws?token=t");
+  });
+
+  it("backs off from 1 s to at most 30 s", () => {
+    const noJitter = () => 0;
+    expect([0, 1, 2, 3, 4, 5, 6, 20].map((a) => backoffMs(a, noJitter))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
+    ]);
+    expect(backoffMs(0, () => 1)).toBe(700);
+  });
+});
+
+describe("LiveConnection", () => {
+  it("connects with a fresh token, reconnects after a drop, stops cleanly", async () => {
+    const sockets: FakeSocket[] = [];
+    const timers: { fn: () => void; ms: number }[] = [];
+    const events: CaseEvent[] = [];
+    const states: LiveState[] = [];
+    let n = 0;
+    const live = new LiveConnection({
+      token: () => Promise.resolve(`t${++n}`),
+      onEvent: (e) => events.push(e),
+      onState: (s) => states.push(s),
+      connect: (url) => {
+        const s = new FakeSocket(url);
+        sockets.push(s);
+        return s;
+      },
+      location: { protocol: "http:", host: "h" },
+      schedule: (fn, ms) => {
+        timers.push({ fn, ms });
+        return timers.length;
+      },
+      cancel: () => undefined,
+      random: () => 0,
+    });
+    live.start();
+    await tick();
+    expect(sockets.map((s) => s.url)).toEqual(["ws://h/ws?token=t1"]);
+    const first = sockets[0];
+    if (!first) throw new Error("no socket");
+    first.onopen?.({} as Event);
+    first.receive(JSON.stringify({ type: "hello", user_id: 1 }));
+    first.receive(JSON.stringify({ type: "case.ready", case_id: 2, hospital_id: 1 }));
+    expect(events.map((e) => e.case_id)).toEqual([2]);
+
+    first.drop();
+    expect(timers.map((t) => t.ms)).toEqual([1000]);
+    timers[0]?.fn();
+    await tick();
+    expect(sockets.map((s) => s.url)).toEqual(["ws://h/ws?token=t1", "ws://h/ws?token=t2"]);
+    // a second drop before opening waits longer
+    sockets[1]?.drop();
+    expect(timers.map((t) => t.ms)).toEqual([1000, 2000]);
+    timers[1]?.fn();
+    await tick();
+    sockets[2]?.onopen?.({} as Event);
+    expect(states).toEqual(["connecting", "open", "closed", "connecting", "closed", "connecting", "open"]);
+
+    live.stop();
+    expect(sockets[2]?.closed).toBe(true);
+    sockets[2]?.drop();
+    expect(timers).toHaveLength(2);
+  });
+
+  it("waits and tries again when no token can be had", async () => {
+    const timers: number[] = [];
+    const live = new LiveConnection({
+      token: () => Promise.reject(new Error("offline")),
+      onEvent: () => undefined,
+      connect: () => {
+        throw new Error("must not connect");
+      },
+      location: { protocol: "http:", host: "h" },
+      schedule: (_fn, ms) => timers.push(ms),
+      random: () => 0,
+    });
+    live.start();
+    await tick();
+    expect(timers).toEqual([1000]);
+    live.stop();
+  });
+});
+
+describe("debounce", () => {
+  it("calls once after a burst", () => {
+    const pending = new Map<number, () => void>();
+    let id = 0;
+    let calls = 0;
+    const d = debounce(
+      () => calls++,
+      300,
+      (fn) => {
+        pending.set(++id, fn);
+        return id;
+      },
+      (h) => pending.delete(h as number),
+    );
+    d.call();
+    d.call();
+    d.call();
+    expect(pending.size).toBe(1);
+    for (const fn of pending.values()) fn();
+    expect(calls).toBe(1);
+  });
+});

@@ -1,0 +1,173 @@
+// The live connection (/ws?token=...): case events for the signed-in user, reconnecting with
+// backoff. Events carry ids only; listeners refetch what they show.
+
+import type { LiveMessage } from "../api/types";
+
+export type LiveState = "connecting" | "open" | "closed";
+
+export const CASE_EVENTS = new Set(["case.received", "case.ready", "case.updated"]);
+
+export interface CaseEvent {
+  type: string;
+  case_id: number;
+  hospital_id: number;
+}
+
+/** Parses a message; returns the case event it carries, or null (hello, ping, anything else). */
+export function caseEventOf(data: unknown): CaseEvent | null {
+  if (typeof data !== "string") return null;
+  let msg: LiveMessage;
+  try {
+    msg = JSON.parse(data) as LiveMessage;
+  } catch {
+    return null;
+  }
+  if (typeof msg !== "object" || !CASE_EVENTS.has(msg.type)) return null;
+  const m = msg as Record<string, unknown>;
+  if (typeof m.case_id !== "number") return null;
+  return {
+    type: msg.type,
+    case_id: m.case_id,
+    hospital_id: typeof m.hospital_id === "number" ? m.hospital_id : -1,
+  };
+}
+
+/** Delay before reconnect attempt `attempt` (0-based): 1 s doubling to 30 s, with up to 30 %
+ * jitter so that many clients do not come back at the same moment after a restart. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (1 - 0.3 * random()));
+}
+
+export function liveUrl(location: { protocol: string; host: string }, token: string): string {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}`;
+}
+
+export interface SocketLike {
+  onopen: ((ev: Event) => void) | null;
+  onmessage: ((ev: MessageEvent) => void) | null;
+  onclose: ((ev: CloseEvent) => void) | null;
+  onerror: ((ev: Event) => void) | null;
+  close(code?: number, reason?: string): void;
+}
+
+export interface LiveOptions {
+  /** A fresh access token (the client refreshes it when needed). */
+  token: () => Promise<string>;
+  onEvent: (event: CaseEvent) => void;
+  onState?: (state: LiveState) => void;
+  connect?: (url: string) => SocketLike;
+  location?: { protocol: string; host: string };
+  schedule?: (fn: () => void, ms: number) => unknown;
+  cancel?: (handle: unknown) => void;
+  random?: () => number;
+}
+
+/** Keeps one websocket open until stop(); reconnects with backoff when it drops. */
+export class LiveConnection {
+  private socket: SocketLike | null = null;
+  private timer: unknown = null;
+  private attempt = 0;
+  private stopped = false;
+  private readonly opts: LiveOptions;
+
+  constructor(options: LiveOptions) {
+    this.opts = options;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.open();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) (this.opts.cancel ?? clearTimeout)(this.timer as number);
+    this.timer = null;
+    const s = this.socket;
+    this.socket = null;
+    if (s) {
+      s.onclose = null;
+      s.onmessage = null;
+      s.onerror = null;
+      s.onopen = null;
+      s.close(1000, "bye");
+    }
+  }
+
+  private async open(): Promise<void> {
+    if (this.stopped) return;
+    this.opts.onState?.("connecting");
+    let token: string;
+    try {
+      token = await this.opts.token();
+    } catch {
+      // Not signed in any more, or the server is unreachable: try again later.
+      this.retry();
+      return;
+    }
+    if (this.isStopped()) return; // stop() may have come while waiting for the token
+    const url = liveUrl(this.opts.location ?? window.location, token);
+    const connect = this.opts.connect ?? ((u: string) => new WebSocket(u));
+    const socket = connect(url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.opts.onState?.("open");
+    };
+    socket.onmessage = (ev: MessageEvent) => {
+      const event = caseEventOf(ev.data);
+      if (event) this.opts.onEvent(event);
+    };
+    socket.onerror = () => {
+      // followed by close, which reconnects
+    };
+    socket.onclose = () => {
+      // stop() detaches the handlers first, so this is the current socket going away
+      this.socket = null;
+      this.retry();
+    };
+  }
+
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private retry(): void {
+    if (this.stopped) return;
+    this.opts.onState?.("closed");
+    const delay = backoffMs(this.attempt, this.opts.random);
+    this.attempt += 1;
+    const schedule = this.opts.schedule ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
+    this.timer = schedule(() => {
+      this.timer = null;
+      void this.open();
+    }, delay);
+  }
+}
+
+/** Calls `fn` once, `ms` after the last of a burst of calls. */
+export function debounce(
+  fn: () => void,
+  ms: number,
+  schedule: (fn: () => void, ms: number) => unknown = (f, t) => setTimeout(f, t),
+  cancel: (handle: unknown) => void = (h) => {
+    clearTimeout(h as number);
+  },
+): { call: () => void; cancel: () => void } {
+  let handle: unknown = null;
+  return {
+    call() {
+      if (handle !== null) cancel(handle);
+      handle = schedule(() => {
+        handle = null;
+        fn();
+      }, ms);
+    },
+    cancel() {
+      if (handle !== null) cancel(handle);
+      handle = null;
+    },
+  };
+}

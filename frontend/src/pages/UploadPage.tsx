@@ -1,0 +1,401 @@
+import { useCallback, useEffect, useId, useMemo, useRef, useState, type DragEvent } from "react";
+
+import type { Hospital } from "../api/types";
+import { GroupCard } from "../components/GroupCard";
+import { Progress } from "../components/Progress";
+import { groupFiles, groupKeyOf, mergePicked, type InspectedFile, type PickedFile } from "../dicom/grouping";
+import { errorText } from "../errors";
+import { useI18n } from "../i18n/context";
+import { canSend, useSession } from "../session";
+import { planBatches } from "../upload/batches";
+import { addResponse } from "../upload/outcomes";
+import { fromDrop, fromFileList, inspectAll } from "../upload/pick";
+import { sendBatches, type CaseFields } from "../upload/send";
+import { initialGroupState, isPending, type GroupState } from "../upload/state";
+
+export function UploadPage() {
+  const { t, bytes, number } = useI18n();
+  const { client, user } = useSession();
+  const id = useId();
+  const [files, setFiles] = useState<InspectedFile[]>([]);
+  const [reading, setReading] = useState<{ done: number; total: number } | null>(null);
+  const [states, setStates] = useState<Record<string, GroupState>>({});
+  const [sending, setSending] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [formError, setFormError] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [hospitals, setHospitals] = useState<Hospital[] | null>(null);
+  const [hospitalError, setHospitalError] = useState<string | null>(null);
+  const [hospital, setHospital] = useState("");
+  const abortRef = useRef<AbortController | null>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+  const filesInput = useRef<HTMLInputElement>(null);
+  const choosesHospital = user.role === "coordinator" || user.role === "admin";
+
+  useEffect(() => {
+    // React has no typed prop for it: the folder picker is a plain attribute.
+    folderInput.current?.setAttribute("webkitdirectory", "");
+  }, []);
+
+  useEffect(() => {
+    if (!canSend(user.role)) return;
+    let live = true;
+    client.hospitals().then(
+      (list) => {
+        if (!live) return;
+        setHospitals(list);
+        const active = list.filter((h) => h.active);
+        if (!choosesHospital && active[0]) setHospital(active[0].code);
+        else if (active.length === 1 && active[0]) setHospital(active[0].code);
+      },
+      (e: unknown) => {
+        if (live) setHospitalError(errorText(e, t));
+      },
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, user.role, choosesHospital]);
+
+  useEffect(() => {
+    if (!sending) return;
+    const warn = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => {
+      window.removeEventListener("beforeunload", warn);
+    };
+  }, [sending]);
+
+  useEffect(
+    () => () => {
+      abortRef.current?.abort();
+    },
+    [],
+  );
+
+  const grouping = useMemo(() => groupFiles(files), [files]);
+  const { groups, ignored } = grouping;
+  const stateOf = useCallback((key: string) => states[key] ?? initialGroupState(), [states]);
+
+  const update = useCallback((key: string, change: (s: GroupState) => GroupState) => {
+    setStates((prev) => ({ ...prev, [key]: change(prev[key] ?? initialGroupState()) }));
+  }, []);
+
+  const addFiles = async (picked: PickedFile[]) => {
+    if (picked.length === 0) return;
+    setNotice(null);
+    setReading({ done: 0, total: picked.length });
+    const inspected = await inspectAll(picked, (done) => {
+      setReading({ done, total: picked.length });
+    });
+    setFiles((current) => mergePicked(current, inspected));
+    setReading(null);
+  };
+
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setDragging(false);
+    if (sending || reading) return;
+    void fromDrop(e.dataTransfer).then(addFiles);
+  };
+
+  const removeGroup = (key: string) => {
+    setFiles((current) => current.filter((f) => groupKeyOf(f.inspection, f.path) !== key));
+    setStates((prev) => Object.fromEntries(Object.entries(prev).filter(([k]) => k !== key)));
+  };
+
+  const clearAll = () => {
+    setFiles([]);
+    setStates({});
+    setNotice(null);
+    setFormError(null);
+  };
+
+  const pending = groups.filter((g) => isPending(states[g.key], g.files.length));
+  const totalBytes = groups.reduce((n, g) => n + g.bytes, 0);
+  const sentBytes = groups.reduce((n, g) => n + Math.min(stateOf(g.key).sentBytes, g.bytes), 0);
+  const started = groups.some((g) => stateOf(g.key).status !== "idle");
+  const allDone = groups.length > 0 && groups.every((g) => !isPending(states[g.key], g.files.length));
+
+  const send = async (keys: string[]) => {
+    if (choosesHospital && !hospital) {
+      setFormError(t("upload.hospitalRequired"));
+      return;
+    }
+    setFormError(null);
+    setNotice(null);
+    const controller = new AbortController();
+    abortRef.current = controller;
+    setSending(true);
+    for (const key of keys) {
+      const group = groups.find((g) => g.key === key);
+      if (!group) continue;
+      const before = stateOf(key);
+      const replan = !before.batches || before.plannedFiles !== group.files.length;
+      const batches = replan || !before.batches ? planBatches(group.files) : before.batches;
+      const startAt = replan ? 0 : before.nextBatch;
+      update(key, (s) => ({
+        ...s,
+        status: "sending",
+        batches,
+        plannedFiles: group.files.length,
+        nextBatch: startAt,
+        error: null,
+      }));
+      const result = await sendBatches({
+        batches,
+        startAt,
+        fields: before.fields,
+        hospital: choosesHospital ? hospital : null,
+        caseOpened: before.caseOpened,
+        upload: (request) => client.upload(request),
+        signal: controller.signal,
+        callbacks: {
+          onProgress: (sent) => {
+            update(key, (s) => ({ ...s, sentBytes: sent }));
+          },
+          onAnswer: (batch, response) => {
+            update(key, (s) => ({
+              ...s,
+              outcome: addResponse(s.outcome, response),
+              caseOpened: s.caseOpened || response.case_ids.length > 0,
+              nextBatch: batch.index + 1,
+            }));
+          },
+        },
+      });
+      if (result.ok) {
+        update(key, (s) => ({ ...s, status: "done", sentBytes: group.bytes }));
+        continue;
+      }
+      update(key, (s) => ({
+        ...s,
+        status: result.cancelled ? "cancelled" : "failed",
+        nextBatch: result.failedAt,
+        error: errorText(result.error, t),
+      }));
+      if (result.cancelled) break;
+      if (result.error.isNetwork) {
+        setNotice(t("upload.stoppedNetwork"));
+        break;
+      }
+    }
+    abortRef.current = null;
+    setSending(false);
+  };
+
+  if (!canSend(user.role)) {
+    return (
+      <section className="page narrow-page">
+        <h1>{t("upload.title")}</h1>
+        <p>{t("upload.notAllowed")}</p>
+      </section>
+    );
+  }
+
+  const activeHospitals = (hospitals ?? []).filter((h) => h.active);
+  const ownHospital = !choosesHospital ? activeHospitals.find((h) => h.code === hospital) : undefined;
+  const studies = groups.filter((g) => g.kind === "study").length;
+  const archives = groups.filter((g) => g.kind === "archive").length;
+  const fileCount = groups.reduce((n, g) => n + g.files.length, 0);
+  const locked = sending || reading !== null;
+
+  return (
+    <section className="page upload-page" aria-labelledby={`${id}-title`}>
+      <div className="page-head">
+        <h1 id={`${id}-title`}>{t("upload.title")}</h1>
+        <p className="muted">{t("upload.intro")}</p>
+      </div>
+
+      <div className="card hospital-card">
+        {choosesHospital ? (
+          <div className="field inline">
+            <label htmlFor={`${id}-hospital`}>{t("upload.hospital")}</label>
+            <select
+              id={`${id}-hospital`}
+              value={hospital}
+              disabled={sending}
+              aria-invalid={formError !== null && !hospital}
+              onChange={(e) => {
+                setHospital(e.target.value);
+                setFormError(null);
+              }}
+            >
+              <option value="">{t("upload.hospitalChoose")}</option>
+              {activeHospitals.map((h) => (
+                <option key={h.code} value={h.code}>
+                  {h.code} — {h.name}
+                </option>
+              ))}
+            </select>
+          </div>
+        ) : (
+          <p className="hospital-line">
+            {t("upload.hospitalFor", { hospital: ownHospital ? `${ownHospital.name} (${ownHospital.code})` : "…" })}
+          </p>
+        )}
+        {hospitalError && (
+          <p className="error" role="alert">
+            {hospitalError}
+          </p>
+        )}
+      </div>
+
+      <div
+        className={`drop-zone${dragging ? " dragging" : ""}${locked ? " locked" : ""}`}
+        onDragOver={(e) => {
+          e.preventDefault();
+          e.dataTransfer.dropEffect = locked ? "none" : "copy";
+          if (!locked) setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={onDrop}
+      >
+        <p className="drop-title">{t("upload.drop")}</p>
+        <p className="muted">{t("upload.or")}</p>
+        <div className="actions center">
+          <button type="button" className="primary" disabled={locked} onClick={() => filesInput.current?.click()}>
+            {t("upload.pickFiles")}
+          </button>
+          <button type="button" className="primary" disabled={locked} onClick={() => folderInput.current?.click()}>
+            {t("upload.pickFolder")}
+          </button>
+        </div>
+        <input
+          ref={filesInput}
+          type="file"
+          multiple
+          hidden
+          aria-label={t("upload.pickFiles")}
+          onChange={(e) => {
+            const list = e.currentTarget.files;
+            if (list) void addFiles(fromFileList(list));
+            e.currentTarget.value = "";
+          }}
+        />
+        <input
+          ref={folderInput}
+          type="file"
+          multiple
+          hidden
+          aria-label={t("upload.pickFolder")}
+          onChange={(e) => {
+            const list = e.currentTarget.files;
+            if (list) void addFiles(fromFileList(list));
+            e.currentTarget.value = "";
+          }}
+        />
+        {reading && (
+          <div className="reading" role="status">
+            <Progress
+              label={t("upload.reading", { done: reading.done, total: reading.total })}
+              value={reading.done}
+              max={reading.total}
+              text=""
+            />
+          </div>
+        )}
+      </div>
+
+      {groups.length === 0 && ignored.length === 0 && !reading && <p className="muted">{t("upload.empty")}</p>}
+
+      {(groups.length > 0 || ignored.length > 0) && (
+        <p className="found" role="status">
+          {t("upload.found", { studies, archives, files: number(fileCount), size: bytes(totalBytes) })}
+        </p>
+      )}
+
+      {ignored.length > 0 && (
+        <details className="ignored">
+          <summary>{t("upload.ignored", { n: ignored.length })}</summary>
+          <ul>
+            {ignored.map((f) => (
+              <li key={f.path}>
+                <span className="file-name">{f.path}</span> — {t(`upload.ignored.${f.reason}`)}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+
+      <div className="groups">
+        {groups.map((g, i) => (
+          <GroupCard
+            key={g.key}
+            group={g}
+            index={i}
+            state={stateOf(g.key)}
+            busy={sending}
+            onFields={(fields: CaseFields) => {
+              update(g.key, (s) => ({ ...s, fields }));
+            }}
+            onRemove={() => {
+              removeGroup(g.key);
+            }}
+            onRetry={() => void send([g.key])}
+          />
+        ))}
+      </div>
+
+      {groups.length > 0 && (
+        <div className="send-bar card">
+          {started && (
+            <Progress
+              label={t("upload.overall")}
+              value={sentBytes}
+              max={totalBytes}
+              text={t("upload.progress", { sent: bytes(sentBytes), total: bytes(totalBytes) })}
+            />
+          )}
+          {formError && (
+            <p className="error" role="alert">
+              {formError}
+            </p>
+          )}
+          {notice && (
+            <p className="warning-text" role="alert">
+              {notice}
+            </p>
+          )}
+          {allDone && !sending && (
+            <p className="ok-text" role="status">
+              {t("upload.allDone")}
+            </p>
+          )}
+          <div className="actions">
+            {sending ? (
+              <button type="button" className="secondary" onClick={() => abortRef.current?.abort()}>
+                {t("upload.cancel")}
+              </button>
+            ) : (
+              pending.length > 0 && (
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={reading !== null}
+                  onClick={() => void send(pending.map((g) => g.key))}
+                >
+                  {pending.some((g) => {
+                    const s = states[g.key]?.status;
+                    return s === "failed" || s === "cancelled";
+                  })
+                    ? t("group.retry")
+                    : t("upload.sendAll", { n: pending.length })}
+                </button>
+              )
+            )}
+            {!sending && (
+              <button type="button" className="secondary" onClick={clearAll} disabled={reading !== null}>
+                {allDone ? t("upload.newUpload") : t("upload.clear")}
+              </button>
+            )}
+            {sending && <span className="muted">{t("upload.sending")}</span>}
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,30 @@
+import { createContext, useContext } from "react";
+
+import type { ApiClient } from "./api/client";
+import type { Role, User } from "./api/types";
+
+export interface Session {
+  client: ApiClient;
+  user: User;
+  signOut: () => void;
+}
+
+export const SessionContext = createContext<Session | null>(null);
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error("useSession outside a signed-in page");
+  return session;
+}
+
+/** Who sends studies: technicians for their hospital, coordinators and admins for any. */
+export function canSend(role: Role): boolean {
+  return role === "tech" || role === "coordinator" || role === "admin";
+}
+
+/** Who may change a case's clinical information (the backend's rule: the senders). */
+export const canEditCase = canSend;
+
+export function homePath(role: Role): string {
+  return role === "tech" ? "/upload" : "/cases";
+}
