@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -25,7 +25,8 @@ from radrelay.errors import BadRequest, Forbidden
 from radrelay.ingest import zipfiles
 from radrelay.ingest.auth import sending_hospital
 from radrelay.ingest.schemas import FileOutcome, Outcome, UploadResponse
-from radrelay.ingest.service import Origin, Received, ingest, stored_per_study
+from radrelay.ingest.service import Origin, Prepared, Received, ingest, stored_per_study
+from radrelay.kit import dicom
 from radrelay.kit.multipart import ReceivedBody, receive_multipart
 from radrelay.kit.runtime import Runtime
 
@@ -52,7 +53,8 @@ def _fields(body: ReceivedBody) -> tuple[dict[str, str], list[tuple[str, Path]]]
     fields: dict[str, str] = {}
     files: list[tuple[str, Path]] = []
     for i, part in enumerate(body.parts):
-        if part.filename is not None:
+        # A part of the 'files' field is a file even when the client gave it no file name.
+        if part.filename is not None or part.field_name == "files":
             files.append((part.filename or f"file-{i + 1}", part.path))
         elif part.field_name:
             fields[part.field_name] = part.text().strip()
@@ -93,9 +95,20 @@ async def upload(
 
         received, refused = await _unpack(runtime, body, files)
         prepared = await ingest.prepare_all(runtime, hospital_id, received)
+        # A bare data set is inspected into a Part 10 copy in the receive area: ours to remove
+        # once stored (storage keeps its own link to the file).
+        body.extra_files.extend(
+            p.inspected.part10_path for p in prepared if isinstance(p, Prepared)
+        )
+        prepared = [
+            p if isinstance(p, Prepared) else _identified(p, r.path)
+            for p, r in zip(prepared, received, strict=True)
+        ]
         origin = Origin(Source.upload, hospital_id, principal)
         async with runtime.uow() as session:
-            outcomes = await ingest.store(runtime, session, origin, prepared, info=info)
+            # Without case fields, known studies keep using the id cache.
+            given = info if info.given() else None
+            outcomes = await ingest.store(runtime, session, origin, prepared, info=given)
             case_ids = sorted({o.case_id for o in outcomes if o.case_id is not None})
             if complete and case_ids:
                 await cases.mark_ready(session, case_ids, reason="upload_complete")
@@ -129,7 +142,22 @@ async def _unpack(
     for name, path in files:
         if path.stat().st_size == 0:
             refused.append(
-                FileOutcome(name=name, outcome=Outcome.failed, message="the file is empty")
+                FileOutcome(
+                    name=name,
+                    outcome=Outcome.failed,
+                    status=dicom.CANNOT_UNDERSTAND,
+                    message="the file is empty",
+                )
+            )
+            continue
+        if PurePosixPath(name.replace("\\", "/")).name.upper() == "DICOMDIR":
+            # A CD's index picked up with its folder, as in a zip: the images are read directly.
+            refused.append(
+                FileOutcome(
+                    name=name,
+                    outcome=Outcome.skipped,
+                    message="skipped: the DICOMDIR index; the files it lists are read directly",
+                )
             )
             continue
         if _is_zip(path):
@@ -142,6 +170,21 @@ async def _unpack(
         else:
             received.append(Received(name, path))
     return received, refused
+
+
+def _identified(outcome: FileOutcome, path: Path) -> FileOutcome:
+    """A failed file names its object by its UIDs when they can be read at all."""
+    if outcome.sop_instance_uid:
+        return outcome
+    found = dicom.identify(path)
+    return outcome.model_copy(
+        update={
+            "sop_class_uid": found.get("SOPClassUID", ""),
+            "sop_instance_uid": found.get("SOPInstanceUID", ""),
+            "study_instance_uid": found.get("StudyInstanceUID", ""),
+            "series_instance_uid": found.get("SeriesInstanceUID", ""),
+        }
+    )
 
 
 def _summary(outcomes: list[FileOutcome], case_ids: list[int]) -> UploadResponse:

@@ -11,6 +11,7 @@ sends for their own.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -20,16 +21,23 @@ from pydicom.dataset import Dataset
 from radrelay.auth.dependencies import CurrentPrincipal, RuntimeDep
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import Source
-from radrelay.errors import BadRequest, UnsupportedMediaType
+from radrelay.errors import AppError, BadRequest, UnsupportedMediaType
 from radrelay.ingest.auth import sending_hospital
 from radrelay.ingest.schemas import FileOutcome, Outcome
-from radrelay.ingest.service import Origin, Received, ingest, stored_per_study
+from radrelay.ingest.service import Origin, Prepared, Received, ingest, stored_per_study
 from radrelay.kit import dicom
-from radrelay.kit.multipart import receive_multipart
+from radrelay.kit.multipart import content_type_of, receive_multipart
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 
 DICOM_JSON = "application/dicom+json"
+
+
+class NotAcceptable(AppError):
+    """The Accept header allows no representation of the response we can give."""
+
+    status_code = 406
+    code = "not_acceptable"
 
 
 @router.post("/studies")
@@ -67,6 +75,7 @@ async def _store(
     expected_study: str | None,
 ) -> Response:
     _check_accept(request)
+    _check_content_type(request)
     hospital_id = await sending_hospital(runtime, principal, hospital_code)
     body = await receive_multipart(
         request,
@@ -75,44 +84,101 @@ async def _store(
         max_total=runtime.settings.max_upload_bytes,
     )
     try:
-        declared = body.params.get("type", "application/dicom").lower()
-        if declared != "application/dicom":
-            raise UnsupportedMediaType(
-                f'Only type="application/dicom" parts are accepted, not {declared!r} '
-                "(metadata and bulk data requests are not supported)."
-            )
         if not body.parts:
             raise BadRequest("The request holds no parts.")
-        received: list[Received] = []
-        wrong_type: list[tuple[int, FileOutcome]] = []
+        # One outcome per part, in the order of the parts.
+        slots: list[FileOutcome | None] = []
+        received: list[tuple[int, Received]] = []
         for i, part in enumerate(body.parts, start=1):
             part_type = part.content_type or "application/dicom"
+            problem = ""
             if part_type != "application/dicom":
-                wrong_type.append(
-                    (
-                        i,
-                        FileOutcome(
-                            name=f"part {i}",
-                            outcome=Outcome.failed,
-                            status=dicom.CANNOT_UNDERSTAND,
-                            message=f"part {i} is {part_type}, not application/dicom",
-                        ),
+                problem = f"part {i} is {part_type}, not application/dicom"
+            elif part.size == 0:
+                problem = f"part {i} is empty"
+            if problem:
+                slots.append(
+                    FileOutcome(
+                        name=f"part {i}",
+                        outcome=Outcome.failed,
+                        status=dicom.CANNOT_UNDERSTAND,
+                        message=problem,
                     )
                 )
             else:
-                received.append(Received(f"part {i}", part.path))
-        prepared = await ingest.prepare_all(runtime, hospital_id, received, expected_study)
+                slots.append(None)
+                received.append((i - 1, Received(f"part {i}", part.path)))
+        prepared = await ingest.prepare_all(runtime, hospital_id, [r for _, r in received])
+        # A bare data set was inspected into a Part 10 copy in the receive area: ours to remove
+        # once stored (storage keeps its own link to the file).
+        body.extra_files.extend(
+            p.inspected.part10_path for p in prepared if isinstance(p, Prepared)
+        )
+        prepared = [
+            _check_study(p, expected_study) if isinstance(p, Prepared) else _identified(p, r.path)
+            for p, (_, r) in zip(prepared, received, strict=True)
+        ]
         async with runtime.uow() as session:
-            outcomes = await ingest.store(
+            stored = await ingest.store(
                 runtime, session, Origin(Source.stow, hospital_id, principal), prepared
             )
             ingest.audit_receipt(
-                session, principal, hospital_id, stored_per_study(outcomes), source="stow"
+                session, principal, hospital_id, stored_per_study(stored), source="stow"
             )
-        outcomes.extend(o for _, o in wrong_type)
+        for (slot, _), outcome in zip(received, stored, strict=True):
+            slots[slot] = outcome
+        outcomes = [o for o in slots if o is not None]
     finally:
         body.cleanup()
     return _response(request, outcomes, expected_study)
+
+
+def _check_study(item: Prepared, expected_study: str | None) -> Prepared | FileOutcome:
+    """Instances of another study than the one in the URL are refused (PS3.18 10.5.1)."""
+    h = item.inspected.header
+    if expected_study is None or h.study_instance_uid == expected_study:
+        return item
+    return FileOutcome.of(
+        item.name,
+        h,
+        Outcome.failed,
+        dicom.DATASET_DOES_NOT_MATCH,
+        f"the instance belongs to study {h.study_instance_uid}, "
+        f"not to {expected_study} named in the request",
+    )
+
+
+def _identified(outcome: FileOutcome, path: Path) -> FileOutcome:
+    """A failure names its object (FailedSOPSequence items carry its UIDs) when they can be
+    read at all."""
+    if outcome.sop_instance_uid:
+        return outcome
+    found = dicom.identify(path)
+    return outcome.model_copy(
+        update={
+            "sop_class_uid": found.get("SOPClassUID", ""),
+            "sop_instance_uid": found.get("SOPInstanceUID", ""),
+            "study_instance_uid": found.get("StudyInstanceUID", ""),
+            "series_instance_uid": found.get("SeriesInstanceUID", ""),
+        }
+    )
+
+
+def _check_content_type(request: Request) -> None:
+    """Refuse what we do not store before reading the body: metadata and bulk data requests
+    (type="application/dicom+json" or +xml) and anything not multipart/related."""
+    ctype, params = content_type_of(request)
+    if ctype != "multipart/related":
+        raise UnsupportedMediaType(
+            f'Content-Type must be multipart/related; type="application/dicom", not '
+            f"{ctype or 'missing'}."
+        )
+    declared = params.get("type", "application/dicom").strip().lower()
+    if declared != "application/dicom":
+        raise UnsupportedMediaType(
+            f'Only type="application/dicom" parts are accepted, not {declared!r} '
+            "(metadata and bulk data requests are not supported)."
+        )
 
 
 def _check_accept(request: Request) -> None:
@@ -122,7 +188,7 @@ def _check_accept(request: Request) -> None:
     kinds = {a.split(";")[0].strip().lower() for a in accept.split(",")}
     if kinds & {DICOM_JSON, "application/json", "*/*", "application/*"}:
         return
-    raise UnsupportedMediaType(
+    raise NotAcceptable(
         f"The store response is available as {DICOM_JSON}; the request accepts only {accept!r}.",
     )
 

@@ -12,10 +12,12 @@ import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from radrelay.ingest.schemas import FileOutcome, Outcome
+from radrelay.kit.dicom import CANNOT_UNDERSTAND, OUT_OF_RESOURCES
 
 _CHUNK = 1 << 20
 # Files that archivers and operating systems add and nobody meant to send.
@@ -55,12 +57,19 @@ def extract(
     files: list[Extracted] = []
     outcomes: list[FileOutcome] = []
 
-    def refuse(name: str, message: str, outcome: Outcome = Outcome.failed) -> None:
-        outcomes.append(FileOutcome(name=name, outcome=outcome, message=message))
+    def refuse(
+        name: str,
+        message: str,
+        outcome: Outcome = Outcome.failed,
+        status: int = CANNOT_UNDERSTAND,
+    ) -> None:
+        # Failures carry a DICOM status like any other failed object; skips have none.
+        status = status if outcome == Outcome.failed else 0
+        outcomes.append(FileOutcome(name=name, outcome=outcome, message=message, status=status))
 
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         refuse(archive_name, f"the zip file cannot be read: {exc}")
         return files, outcomes
     with archive:
@@ -75,7 +84,10 @@ def extract(
         for info in members:
             name = f"{archive_name}/{info.filename}"
             base = PurePosixPath(info.filename.replace("\\", "/")).name
-            if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+            if info.is_dir():
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                refuse(name, "skipped: a symbolic link, not a file", Outcome.skipped)
                 continue
             if problem := _unsafe(info.filename):
                 refuse(name, f"refused: {problem}")
@@ -93,12 +105,7 @@ def extract(
             if info.flag_bits & 0x1:
                 refuse(name, "refused: the member is encrypted")
                 continue
-            if info.file_size > limits.max_member_bytes:
-                refuse(
-                    name,
-                    f"refused: {info.file_size} bytes, over the limit of {limits.max_member_bytes}",
-                )
-                continue
+            # The ratio first: a bomb is named as such, whatever size it claims to inflate to.
             if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
                 refuse(
                     name,
@@ -106,12 +113,25 @@ def extract(
                     f"(limit {limits.max_ratio:.0f}); this looks like a zip bomb",
                 )
                 continue
+            if info.file_size > limits.max_member_bytes:
+                refuse(
+                    name,
+                    f"refused: {info.file_size} bytes, over the limit of {limits.max_member_bytes}",
+                    status=OUT_OF_RESOURCES,
+                )
+                continue
+            if total + info.file_size > limits.max_total_bytes:
+                refuse(
+                    name,
+                    f"refused: the archive inflates past the upload limit of "
+                    f"{limits.max_total_bytes} bytes",
+                    status=OUT_OF_RESOURCES,
+                )
+                continue
             budget = min(limits.max_member_bytes, limits.max_total_bytes - total)
             result = _extract_member(archive, info, tmp_dir, budget)
             if isinstance(result, str):
                 refuse(name, result)
-                if "total" in result:
-                    break
                 continue
             total += result.stat().st_size
             files.append(Extracted(name, result))
@@ -125,17 +145,22 @@ def _extract_member(
     out = Path(tmp)
     written = 0
     try:
-        with archive.open(info) as src, os.fdopen(fd, "wb") as dst:
+        with os.fdopen(fd, "wb") as dst, archive.open(info) as src:
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
                 if written > budget or written > info.file_size:
                     out.unlink(missing_ok=True)
-                    return (
-                        "refused: the member inflates past its declared size or the upload's "
-                        "total limit"
-                    )
+                    return "refused: the member inflates past its declared size"
                 dst.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         out.unlink(missing_ok=True)
         return f"the member cannot be extracted: {exc}"
     return out

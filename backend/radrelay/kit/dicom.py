@@ -45,6 +45,9 @@ PROCESSING_FAILURE = 0x0110
 SOP_CLASS_NOT_SUPPORTED = 0x0122
 
 _HASH_CHUNK = 1 << 20
+# The first two bytes of a data set without preamble: group 0002 (file meta) or 0008, either
+# byte order.
+_DATA_SET_STARTS = (b"\x08\x00", b"\x00\x08", b"\x02\x00", b"\x00\x02")
 
 
 class InvalidDicom(Exception):
@@ -101,7 +104,55 @@ class Inspected:
     size: int
 
 
+# ISO 2022 IR 58 (GB 2312 in G1) is designated by ESC $ ) A. pydicom 3.0 encodes it without the
+# escape sequence and decodes it leaving the escape sequence in the text, so a name written
+# "Chen^Jing=ESC$)A<GB 2312>" reads back as "Chen^Jing=\x1b$)A陈^..." (and one written by pydicom
+# as mojibake). With G0 ASCII, every byte with the high bit set belongs to the GB 2312 set, so
+# the value decodes whole as EUC-CN once the designations are removed.
+_IR58 = "ISO 2022 IR 58"
+_IR58_ESCAPES = (b"\x1b$)A", b"\x1b(B")  # designate GB 2312 to G1; ASCII to G0 (a no-op here)
+# Only with ASCII as G0 and nothing else in G1 is every high-bit byte GB 2312.
+_IR58_ALONE = {"", "ISO 2022 IR 6", _IR58}
+
+
+def _charsets(ds: Dataset) -> list[str]:
+    try:
+        value = ds.get("SpecificCharacterSet")
+    except Exception:
+        return []
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    return [str(v).strip().upper() for v in values]
+
+
+def _ir58_text(ds: Dataset, keyword: str) -> str | None:
+    """The value decoded as ISO 2022 IR 58 when the data set declares it next to ASCII only
+    and the value uses no other code extension; None to let pydicom decode."""
+    charsets = _charsets(ds)
+    if _IR58 not in charsets or not set(charsets) <= _IR58_ALONE:
+        return None
+    try:
+        elem = ds.get_item(keyword)
+    except Exception:
+        return None
+    if elem is None:
+        return None
+    raw = elem.value
+    if isinstance(raw, pydicom.valuerep.PersonName):
+        raw = raw.original_string
+    if not isinstance(raw, bytes):
+        return None
+    for escape in _IR58_ESCAPES:
+        raw = raw.replace(escape, b"")
+    if b"\x1b" in raw:
+        return None
+    return raw.decode("gb2312", errors="replace")
+
+
 def _text(ds: Dataset, keyword: str, limit: int = 400) -> str:
+    if (decoded := _ir58_text(ds, keyword)) is not None:
+        return decoded.strip(" \x00").replace("\x00", "")[:limit]
     try:
         value = ds.get(keyword)
     except Exception:  # a value pydicom cannot decode must not sink the whole object
@@ -168,6 +219,38 @@ def header_of(ds: Dataset, transfer_syntax: str) -> Header:
     )
 
 
+_IDENTITY = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def identify(path: Path) -> dict[str, str]:
+    """Best effort, for objects that could not be stored: whichever of their SOP Class, SOP
+    Instance, Study and Series Instance UIDs can be read (valid UIDs only), so that a failure
+    names the object. Never raises."""
+    found: dict[str, str] = {}
+    try:
+        with path.open("rb") as fp:
+            if not _has_part10_header(fp) and fp.read(2) not in _DATA_SET_STARTS:
+                return found
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, force=True, specific_tags=list(_IDENTITY))
+        for keyword in _IDENTITY:
+            value = _text(ds, keyword, 64)
+            if value and UID(value).is_valid:
+                found[keyword] = value
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            for keyword, source in (
+                ("SOPClassUID", "MediaStorageSOPClassUID"),
+                ("SOPInstanceUID", "MediaStorageSOPInstanceUID"),
+            ):
+                value = _text(meta, source, 64)
+                if keyword not in found and value and UID(value).is_valid:
+                    found[keyword] = value
+    except Exception:  # anything at all: this only adds detail to a failure already known
+        pass
+    return found
+
+
 def _issuer_of_accession(ds: Dataset) -> str:
     seq = ds.get("IssuerOfAccessionNumberSequence")
     if not seq:
@@ -186,6 +269,7 @@ def _check_complete(fp: BinaryIO, offset: int, size: int, implicit: bool, little
     """Walk the top-level elements with pydicom's generator; a value that runs past the end of
     the file, or an undefined length without its delimiter, means the object was cut short."""
     fp.seek(offset)
+    end = offset  # where the last whole element ended
     try:
         for elem in data_element_generator(fp, implicit, little, defer_size=256):
             # Sequences come back parsed (DataElement), everything else raw with its position.
@@ -195,12 +279,24 @@ def _check_complete(fp: BinaryIO, offset: int, size: int, implicit: bool, little
                     f"the file is truncated: element {elem.tag} needs {length} bytes, "
                     f"{max(size - elem.value_tell, 0)} remain"
                 )
+            # The generator has just read (or skipped) this element's value.
+            end = fp.tell()
     except EOFError as exc:
         raise InvalidDicom(f"the file is truncated: {exc}") from exc
     except InvalidDicom:
         raise
     except Exception as exc:  # pydicom raises OSError, struct.error ... on broken structure
         raise InvalidDicom(f"the data set is malformed: {exc}") from exc
+    # The generator ends quietly when fewer than 8 bytes are left: a file cut inside an element's
+    # tag and length looks whole to it. Bytes after the last whole element that are not zero
+    # padding are the start of an element that was cut off.
+    if end < size:
+        fp.seek(end)
+        rest = fp.read(8)
+        if len(rest) < 8 and rest.strip(b"\x00"):
+            raise InvalidDicom(
+                f"the file is truncated: it ends {len(rest)} bytes into an element's header"
+            )
 
 
 def _digest(fp: BinaryIO, offset: int) -> str:
@@ -248,10 +344,24 @@ def _inspect_part10(path: Path, fp: BinaryIO, size: int) -> Inspected:
         stop = fp.tell()
         start = stop if stop < size else offset
         _check_complete(fp, start, size, ts_uid.is_implicit_VR, ts_uid.is_little_endian)
+    # A DICOMDIR names its SOP class only in the file meta header: check before the data set's
+    # UIDs, which it does not have, are required.
+    if _text(meta, "MediaStorageSOPClassUID", 64) == MediaStorageDirectoryStorage:
+        _refuse_dicomdir()
+    _check_not_dicomdir(ds)
     header = header_of(ds, ts)
-    if header.sop_class_uid == MediaStorageDirectoryStorage:
-        raise InvalidDicom("a DICOMDIR is an index of files, not an image", SOP_CLASS_NOT_SUPPORTED)
     return Inspected(header, path, offset, _digest(fp, offset), size)
+
+
+def _refuse_dicomdir() -> None:
+    raise InvalidDicom("a DICOMDIR is an index of files, not an image", SOP_CLASS_NOT_SUPPORTED)
+
+
+def _check_not_dicomdir(ds: Dataset) -> None:
+    if "DirectoryRecordSequence" in ds or _text(ds, "SOPClassUID", 64) == (
+        MediaStorageDirectoryStorage
+    ):
+        _refuse_dicomdir()
 
 
 def _check_deflated(fp: BinaryIO, offset: int) -> None:
@@ -302,7 +412,7 @@ def _inspect_bare(path: Path, size: int, tmp_dir: Path) -> Inspected:
 def _write_with_new_meta(fp: BinaryIO, size: int, dst: BinaryIO) -> None:
     # A data set starts with a low group (0008 usually) in either byte order; anything else is
     # some other kind of file, and saying so beats a confusing parse error.
-    if fp.read(2) not in (b"\x08\x00", b"\x00\x08", b"\x02\x00", b"\x00\x02"):
+    if fp.read(2) not in _DATA_SET_STARTS:
         raise InvalidDicom("not a DICOM file: no DICM prefix and no DICOM data set")
     fp.seek(0)
     ds = _read(fp, force=True, stop_before_pixels=True)
@@ -310,6 +420,7 @@ def _write_with_new_meta(fp: BinaryIO, size: int, dst: BinaryIO) -> None:
         raise InvalidDicom("the object is not DICOM: no data set could be read")
     implicit, little = ds.original_encoding
     _check_complete(fp, 0, size, bool(implicit), bool(little))
+    _check_not_dicomdir(ds)
     if not little:
         ts = ExplicitVRBigEndian
     else:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from radrelay.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -164,6 +164,12 @@ async def receive_multipart(
     if state["file"] is not None:
         _abort(body, state)
         raise BadRequest("The multipart body ended inside a part (missing closing boundary).")
+    # python-multipart's finalize() does not check that the body is complete: a body cut after
+    # a boundary, or inside the next part's headers, would pass as a whole request with its last
+    # parts silently missing.
+    if parser.state != MultipartState.END:
+        _abort(body, state)
+        raise BadRequest("The multipart body ended before its closing boundary.")
     return body
 
 
