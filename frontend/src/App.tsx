@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 
 import { ApiClient, sessionTokenStore, type SignOutReason, type Tokens } from "./api/client";
-import type { User } from "./api/types";
+import type { Me } from "./api/types";
 import { Header } from "./components/Header";
 import { errorText } from "./errors";
 import { useI18n } from "./i18n/context";
@@ -19,7 +19,7 @@ export function App() {
   const { t } = useI18n();
   const [tokens, setTokens] = useState<Tokens | null>(client.session);
   const [ended, setEnded] = useState<SignOutReason | null>(null);
-  const [user, setUser] = useState<User | null>(null);
+  const [user, setUser] = useState<Me | null>(null);
   const [userError, setUserError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
   const signedIn = tokens !== null;
@@ -58,7 +58,8 @@ export function App() {
   }, [signedIn, attempt]);
 
   const signOut = useCallback(() => {
-    client.signOut("signed_out");
+    // The page changes at once; the server's answer (or none) does not matter.
+    void client.signOut("signed_out");
   }, []);
 
   const session = useMemo<Session | null>(

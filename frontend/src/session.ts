@@ -1,11 +1,11 @@
 import { createContext, useContext } from "react";
 
 import type { ApiClient } from "./api/client";
-import type { Role, User } from "./api/types";
+import type { Me, Role } from "./api/types";
 
 export interface Session {
   client: ApiClient;
-  user: User;
+  user: Me;
   signOut: () => void;
 }
 

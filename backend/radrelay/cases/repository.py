@@ -77,7 +77,9 @@ class CaseRepository:
         self, session: AsyncSession, case_id: int
     ) -> list[tuple[CaseEvent, str | None]]:
         rows = await session.execute(
-            select(CaseEvent, User.display_name)
+            select(
+                CaseEvent, func.coalesce(func.nullif(User.display_name, ""), User.username)
+            )
             .outerjoin(User, User.id == CaseEvent.actor_id)
             .where(CaseEvent.case_id == case_id)
             .order_by(CaseEvent.at, CaseEvent.id)

@@ -38,12 +38,14 @@ function tokenResponse(n: number, expiresIn = 900): TokenResponse {
   };
 }
 
-/** A fake server: the access token `valid` works, refresh tokens work once. */
+/** A fake server: the access token `valid` works, refresh tokens work once, and a sign-out
+ * ends the refresh tokens it names (`revoked`). */
 function fakeServer(options: { valid: string; refreshOk?: boolean }) {
   const calls: Call[] = [];
   let valid = options.valid;
   let issued = 1;
   const used = new Set<string>();
+  const revoked: string[] = [];
   const fetchImpl: FetchLike = (url, init = {}) => {
     const headers = new Headers(init.headers);
     const call: Call = {
@@ -73,6 +75,10 @@ function fakeServer(options: { valid: string; refreshOk?: boolean }) {
       valid = `access-${issued}`;
       return Promise.resolve(json(200, tokenResponse(issued)));
     }
+    if (url === "/api/auth/logout") {
+      revoked.push((JSON.parse(call.body ?? "{}") as { refresh_token: string }).refresh_token);
+      return Promise.resolve(new Response(null, { status: 204 }));
+    }
     if (call.auth !== `Bearer ${valid}`) {
       return Promise.resolve(
         json(401, {
@@ -83,7 +89,7 @@ function fakeServer(options: { valid: string; refreshOk?: boolean }) {
     }
     return Promise.resolve(json(200, { id: 7, username: "tech.qsx", display_name: "Tech" }));
   };
-  return { calls, fetchImpl };
+  return { calls, fetchImpl, revoked };
 }
 
 function session(overrides: Partial<Tokens> = {}): Tokens {
@@ -186,7 +192,8 @@ describe("ApiClient refresh and retry", () => {
     };
     const client = new ApiClient({ fetch: fetchImpl, store: memoryTokenStore(session()), now });
     await expect(client.me()).rejects.toMatchObject({ status: 401, message: "No." });
-    expect(calls).toEqual(["/api/me", "/api/auth/refresh", "/api/me"]);
+    // the session is given up, and ended on the server too (its refresh token still worked)
+    expect(calls).toEqual(["/api/me", "/api/auth/refresh", "/api/me", "/api/auth/logout"]);
     expect(client.session).toBeNull();
   });
 
@@ -197,6 +204,84 @@ describe("ApiClient refresh and retry", () => {
     expect(error.isNetwork).toBe(true);
     expect(error.code).toBe("network_error");
     expect(client.session?.accessToken).toBe("access-1");
+  });
+});
+
+describe("ApiClient sign-out", () => {
+  it("forgets the tokens at once and ends the session on the server", async () => {
+    const server = fakeServer({ valid: "access-1" });
+    const store = memoryTokenStore(session());
+    const client = new ApiClient({ fetch: server.fetchImpl, store, now });
+    const seen: [string | null, string | undefined][] = [];
+    client.subscribe((t, reason) => seen.push([t?.accessToken ?? null, reason]));
+
+    const done = client.signOut();
+    // local state is gone before the server has answered
+    expect(client.session).toBeNull();
+    expect(store.load()).toBeNull();
+    expect(seen).toEqual([[null, "signed_out"]]);
+    await done;
+
+    expect(server.calls).toHaveLength(1);
+    const call = server.calls[0];
+    expect(`${call?.method ?? ""} ${call?.url ?? ""}`).toBe("POST /api/auth/logout");
+    expect(JSON.parse(call?.body ?? "null")).toEqual({ refresh_token: "refresh-1" });
+    expect(server.revoked).toEqual(["refresh-1"]);
+  });
+
+  it("clears the session even when the server cannot be reached or fails", async () => {
+    for (const fail of [
+      () => Promise.reject(new TypeError("Failed to fetch")),
+      () => Promise.resolve(json(500, { error: "internal", message: "Boom." })),
+    ]) {
+      const urls: string[] = [];
+      const fetchImpl: FetchLike = (url) => {
+        urls.push(url);
+        return fail();
+      };
+      const store = memoryTokenStore(session());
+      const client = new ApiClient({ fetch: fetchImpl, store, now });
+      await expect(client.signOut()).resolves.toBeUndefined();
+      expect(urls).toEqual(["/api/auth/logout"]);
+      expect(client.session).toBeNull();
+      expect(store.load()).toBeNull();
+    }
+  });
+
+  it("sends nothing when not signed in", async () => {
+    const server = fakeServer({ valid: "access-1" });
+    const client = new ApiClient({ fetch: server.fetchImpl, now });
+    await client.signOut();
+    expect(server.calls).toEqual([]);
+  });
+
+  it("does not call logout for a refresh token the server has just refused", async () => {
+    const server = fakeServer({ valid: "someone-else", refreshOk: false });
+    const client = new ApiClient({ fetch: server.fetchImpl, store: memoryTokenStore(session()), now });
+    await expect(client.me()).rejects.toMatchObject({ status: 401 });
+    expect(server.calls.map((c) => c.url)).toEqual(["/api/me", "/api/auth/refresh"]);
+  });
+
+  it("ends the session a refresh renewed while signing out", async () => {
+    const server = fakeServer({ valid: "access-1" });
+    const held: (() => void)[] = [];
+    const slowRefresh: FetchLike = (url, init) =>
+      url === "/api/auth/refresh"
+        ? new Promise((resolve) => {
+            held.push(() => {
+              resolve(server.fetchImpl(url, init));
+            });
+          })
+        : server.fetchImpl(url, init);
+    const client = new ApiClient({ fetch: slowRefresh, store: memoryTokenStore(session()), now });
+    const refreshing = client.refresh();
+    await client.signOut();
+    expect(held).toHaveLength(1);
+    held[0]?.();
+    await refreshing;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(client.session).toBeNull();
+    expect(server.revoked).toEqual(["refresh-1", "refresh-2"]);
   });
 });
 

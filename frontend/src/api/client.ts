@@ -8,10 +8,10 @@ import {
   type CaseQuery,
   type ClinicalInfo,
   type Hospital,
+  type Me,
   type Role,
   type TokenResponse,
   type UploadResponse,
-  type User,
 } from "./types";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -311,14 +311,36 @@ export class ApiClient {
     return tokens;
   }
 
-  /** Forgets the tokens. (The API has no endpoint to revoke a refresh token yet.) */
-  signOut(reason: SignOutReason = "signed_out"): void {
+  /** Ends the session: forgets the tokens at once, then asks the server to end it too (POST
+   * /api/auth/logout), so that the refresh token and every token refreshed from it stop working.
+   * The returned promise settles when the server has answered; it never rejects (unreachable, the
+   * token simply expires on the server in its own time). */
+  signOut(reason: SignOutReason = "signed_out"): Promise<void> {
+    const tokens = this.tokens;
+    this.forget(reason);
+    return tokens ? this.logout(tokens.refreshToken) : Promise.resolve();
+  }
+
+  /** Drops the tokens here only: for a refresh token the server has just refused. */
+  private forget(reason: SignOutReason): void {
     this.refreshing = null;
     if (this.tokens) this.setTokens(null, reason);
   }
 
-  /** Trades the refresh token for new tokens; concurrent callers share one request, since each
-   * refresh token works once and a reused one ends the whole session on the server. */
+  private async logout(refreshToken: string): Promise<void> {
+    try {
+      await this.send("/api/auth/logout", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ refresh_token: refreshToken }),
+      });
+    } catch {
+      // offline: the session is gone here, and ends on the server when its token expires
+    }
+  }
+
+  /** Trades the refresh token for new tokens. Concurrent callers share one request: the server
+   * honours a refresh token reused moments after its rotation, but one exchange is enough. */
   refresh(): Promise<Tokens> {
     if (this.refreshing) return this.refreshing;
     const current = this.tokens;
@@ -335,11 +357,13 @@ export class ApiClient {
         const error = await errorFromResponse(res);
         // The server refused (unknown, used or expired token; disabled account): sign in again.
         // Other failures (server down) keep the session for a later try.
-        if (res.status === 401 || res.status === 403) this.signOut("expired");
+        if (res.status === 401 || res.status === 403) this.forget("expired");
         throw error;
       }
       const tokens = tokensFrom((await res.json()) as TokenResponse, this.now());
       if (this.tokens === current) this.setTokens(tokens);
+      // Signed out while the refresh was on its way: end the session it renewed, too.
+      else void this.logout(tokens.refreshToken);
       return tokens;
     })();
     this.refreshing = attempt;
@@ -399,7 +423,7 @@ export class ApiClient {
       res = await this.send(url, init(token));
       if (res.status === 401) {
         const error = await errorFromResponse(res);
-        this.signOut("expired");
+        void this.signOut("expired");
         throw error;
       }
     }
@@ -418,7 +442,7 @@ export class ApiClient {
       answer = await this.uploadImpl("/api/uploads", token, request);
       if (answer.status === 401) {
         const error = errorFromBody(401, answer.statusText, answer.body);
-        this.signOut("expired");
+        void this.signOut("expired");
         throw error;
       }
     }
@@ -434,8 +458,8 @@ export class ApiClient {
 
   // --- endpoints ---------------------------------------------------------------------------
 
-  me(): Promise<User> {
-    return this.request<User>("/api/me");
+  me(): Promise<Me> {
+    return this.request<Me>("/api/me");
   }
 
   hospitals(): Promise<Hospital[]> {

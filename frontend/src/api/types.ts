@@ -40,7 +40,7 @@ export interface TokenResponse {
   hospital_id: number | null;
 }
 
-/** GET /api/me */
+/** A user as GET /api/users lists them. */
 export interface User {
   id: number;
   username: string;
@@ -48,6 +48,23 @@ export interface User {
   role: Role;
   hospital_id: number | null;
   active: boolean;
+}
+
+/** What the server accepts (GET /api/me), so that uploads can be planned to fit. */
+export interface ServerLimits {
+  /** Largest request body (a whole multipart upload). */
+  max_upload_bytes: number;
+  /** Largest single object: a DICOM file, or a member of a zip archive. */
+  max_instance_bytes: number;
+  /** Most members a zip archive may have. */
+  max_zip_members: number;
+}
+
+/** GET /api/me: the signed-in user, their hospital (null for staff) and the server's limits. */
+export interface Me extends User {
+  hospital_code: string | null;
+  hospital_name: string | null;
+  limits: ServerLimits;
 }
 
 /** GET /api/hospitals */
@@ -94,6 +111,8 @@ export interface CaseEvent {
   at: string;
   kind: string;
   actor_id: number | null;
+  /** The acting user's display name (null without an actor; may be empty). */
+  actor_name: string | null;
   detail: Record<string, unknown>;
 }
 
@@ -115,13 +134,14 @@ export interface CaseQuery {
   priority?: Priority[];
 }
 
-/** PATCH /api/cases/{id}: fields left out keep their value. */
+/** PATCH /api/cases/{id}: fields left out keep their value; null clears a text (to "") or the
+ * subspecialty. The priority cannot be cleared (null is a 422). */
 export interface ClinicalInfo {
   priority?: Priority;
-  clinical_question?: string;
-  clinical_history?: string;
-  requested_exam?: string;
-  requested_subspecialty?: Subspecialty;
+  clinical_question?: string | null;
+  clinical_history?: string | null;
+  requested_exam?: string | null;
+  requested_subspecialty?: Subspecialty | null;
 }
 
 export interface FileOutcome {

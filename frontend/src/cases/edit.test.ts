@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import type { Case } from "../api/types";
 import { translate, translateValue } from "../i18n/core";
-import { changes, eventDetails, fieldsOf } from "./edit";
+import { actorText, changes, eventDetails, fieldsOf } from "./edit";
 
 const base: Case = {
   id: 1,
@@ -42,6 +42,36 @@ describe("case edits", () => {
       changes(base, { ...fields, priority: "stat", clinical_question: " Cough ", requested_subspecialty: "chest" }),
     ).toEqual({ priority: "stat", requested_subspecialty: "chest" });
     expect(changes(base, { ...fields, requested_exam: "" })).toEqual({ requested_exam: "" });
+  });
+
+  it("clears a subspecialty with null when No preference is chosen", () => {
+    const chest: Case = { ...base, requested_subspecialty: "chest" };
+    const fields = fieldsOf(chest);
+    expect(fields.requested_subspecialty).toBe("chest");
+    expect(changes(chest, fields)).toEqual({});
+    const diff = changes(chest, { ...fields, requested_subspecialty: "" });
+    expect(diff).toEqual({ requested_subspecialty: null });
+    // null survives into the PATCH body (undefined would be left out, keeping the value)
+    expect(JSON.stringify(diff)).toBe('{"requested_subspecialty":null}');
+    expect(changes(chest, { ...fields, requested_subspecialty: "neuro" })).toEqual({
+      requested_subspecialty: "neuro",
+    });
+    // nothing to clear: no change
+    expect(changes(base, { ...fieldsOf(base), requested_subspecialty: "" })).toEqual({});
+  });
+
+  it("names who acted on the timeline", () => {
+    const t = (k: Parameters<typeof translate>[1], vars?: Record<string, string | number>) =>
+      translate("en", k, vars);
+    const zh = (k: Parameters<typeof translate>[1], vars?: Record<string, string | number>) =>
+      translate("zh-CN", k, vars);
+    expect(actorText({ actor_id: 7, actor_name: "Dr Wang" }, t)).toBe("by Dr Wang");
+    expect(actorText({ actor_id: 7, actor_name: "王医生" }, zh)).toBe("操作人 王医生");
+    // a user without a display name (or one since removed): their id
+    expect(actorText({ actor_id: 7, actor_name: "" }, t)).toBe("by user 7");
+    expect(actorText({ actor_id: 7, actor_name: null }, t)).toBe("by user 7");
+    // the system itself (a study arriving over C-STORE, the stable timer)
+    expect(actorText({ actor_id: null, actor_name: null }, t)).toBeNull();
   });
 
   it("describes timeline details", () => {

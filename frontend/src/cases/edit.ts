@@ -1,6 +1,6 @@
 // Editing a case's clinical information: the form's values, and what to PATCH (changes only).
 
-import type { Case, ClinicalInfo } from "../api/types";
+import type { Case, CaseEvent, ClinicalInfo } from "../api/types";
 import type { MessageKey } from "../i18n/messages";
 import type { CaseFields } from "../upload/send";
 
@@ -15,7 +15,8 @@ export function fieldsOf(c: Case): CaseFields {
 }
 
 /** The fields that differ from the case. Text is trimmed; an emptied text is sent as "" (the
- * server keeps fields that are left out). A subspecialty cannot be cleared (the API has no way). */
+ * server keeps fields that are left out); "No preference" for the subspecialty is sent as null,
+ * which clears it. */
 export function changes(c: Case, fields: CaseFields): ClinicalInfo {
   const out: ClinicalInfo = {};
   if (fields.priority !== c.priority) out.priority = fields.priority;
@@ -23,9 +24,8 @@ export function changes(c: Case, fields: CaseFields): ClinicalInfo {
     const value = fields[key].trim();
     if (value !== c[key].trim()) out[key] = value;
   }
-  if (fields.requested_subspecialty && fields.requested_subspecialty !== c.requested_subspecialty) {
-    out.requested_subspecialty = fields.requested_subspecialty;
-  }
+  const subspecialty = fields.requested_subspecialty || null;
+  if (subspecialty !== c.requested_subspecialty) out.requested_subspecialty = subspecialty;
   return out;
 }
 
@@ -39,6 +39,16 @@ export const FIELD_LABELS: Record<string, MessageKey> = {
 };
 
 type T = (key: MessageKey) => string;
+type TVars = (key: MessageKey, vars: Record<string, string | number>) => string;
+
+/** Who acted, e.g. "by Dr Wang"; "by user 7" when the user has no display name (or is gone);
+ * null for what the system did by itself. */
+export function actorText(event: Pick<CaseEvent, "actor_id" | "actor_name">, t: TVars): string | null {
+  const name = event.actor_name?.trim();
+  if (name) return t("event.byName", { name });
+  if (event.actor_id !== null) return t("event.by", { id: event.actor_id });
+  return null;
+}
 type TV = (prefix: string, value: string) => string;
 
 /** One line per detail of a timeline event, e.g. "reason: upload complete". */

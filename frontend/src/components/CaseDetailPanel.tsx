@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState, type SubmitEvent, type ReactNode } from "react";
 
 import type { CaseDetail } from "../api/types";
-import { changes, eventDetails, fieldsOf } from "../cases/edit";
+import { actorText, changes, eventDetails, fieldsOf } from "../cases/edit";
 import { formatDicomDate, formatPersonName } from "../dicom/text";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
@@ -156,7 +156,6 @@ export function CaseDetailPanel({
                   onChange={setEditing}
                   disabled={saving}
                   examExample={detail.study_description || undefined}
-                  allowNoSubspecialty={detail.requested_subspecialty === null}
                 />
                 {saveError && (
                   <p className="error" role="alert">
@@ -233,18 +232,21 @@ export function CaseDetailPanel({
               <p className="muted">{t("case.noEvents")}</p>
             ) : (
               <ol className="timeline">
-                {detail.events.map((e, i) => (
-                  <li key={`${e.at}-${i}`}>
-                    <time dateTime={e.at}>{dateTime(e.at)}</time>
-                    <span className="event-kind">{tv("event", e.kind)}</span>
-                    {e.actor_id !== null && <span className="muted"> ({t("event.by", { id: e.actor_id })})</span>}
-                    {eventDetails(e.detail, t, tv).map((line) => (
-                      <span key={line} className="event-detail">
-                        {line}
-                      </span>
-                    ))}
-                  </li>
-                ))}
+                {detail.events.map((e, i) => {
+                  const actor = actorText(e, t);
+                  return (
+                    <li key={`${e.at}-${i}`}>
+                      <time dateTime={e.at}>{dateTime(e.at)}</time>
+                      <span className="event-kind">{tv("event", e.kind)}</span>
+                      {actor && <span className="muted"> ({actor})</span>}
+                      {eventDetails(e.detail, t, tv).map((line) => (
+                        <span key={line} className="event-detail">
+                          {line}
+                        </span>
+                      ))}
+                    </li>
+                  );
+                })}
               </ol>
             )}
           </section>

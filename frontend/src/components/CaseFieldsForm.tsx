@@ -13,15 +13,12 @@ export function CaseFieldsForm({
   onChange,
   disabled = false,
   examExample,
-  allowNoSubspecialty = true,
 }: {
   idPrefix: string;
   value: CaseFields;
   onChange: (next: CaseFields) => void;
   disabled?: boolean;
   examExample?: string;
-  /** The backend cannot clear a subspecialty once set, so editing may hide "no preference". */
-  allowNoSubspecialty?: boolean;
 }) {
   const { t, tv } = useI18n();
   const set = <K extends keyof CaseFields>(key: K, v: CaseFields[K]) => {
@@ -95,9 +92,7 @@ export function CaseFieldsForm({
             value={value.requested_subspecialty}
             onChange={(e) => set("requested_subspecialty", e.target.value as Subspecialty | "")}
           >
-            {(allowNoSubspecialty || value.requested_subspecialty === "") && (
-              <option value="">{t("field.subspecialtyNone")}</option>
-            )}
+            <option value="">{t("field.subspecialtyNone")}</option>
             {SUBSPECIALTIES.map((s) => (
               <option key={s} value={s}>
                 {tv("subspecialty", s)}

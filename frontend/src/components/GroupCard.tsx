@@ -23,6 +23,7 @@ export function GroupCard({
   state,
   index,
   busy,
+  tooLarge = 0,
   onFields,
   onRemove,
   onRetry,
@@ -32,6 +33,8 @@ export function GroupCard({
   index: number;
   /** Something is being sent: no edits, no removal, no separate retry. */
   busy: boolean;
+  /** Files of this group left out for their size (listed on the page). */
+  tooLarge?: number;
   onFields: (fields: CaseFields) => void;
   onRemove: () => void;
   onRetry: () => void;
@@ -81,6 +84,7 @@ export function GroupCard({
             <Fact label={t("group.images")} value={number(group.study.images)} />
             <Fact label={t("group.size")} value={bytes(group.bytes)} />
           </dl>
+          {tooLarge > 0 && <p className="warning-text">{t("group.tooLarge", { n: tooLarge })}</p>}
           {group.study.otherPatients.length > 0 && (
             <p className="warning-text">
               {t("group.otherPatients", { patients: group.study.otherPatients.map(formatPersonName).join("; ") })}
@@ -90,6 +94,7 @@ export function GroupCard({
       ) : (
         <>
           <p className="muted">{group.kind === "archive" ? t("group.archiveNote") : t("group.unreadableNote")}</p>
+          {tooLarge > 0 && <p className="warning-text">{t("group.tooLarge", { n: tooLarge })}</p>}
           <dl className="facts">
             <Fact label={t("group.files")} value={number(group.files.length)} />
             <Fact label={t("group.size")} value={bytes(group.bytes)} />

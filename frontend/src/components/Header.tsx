@@ -36,7 +36,10 @@ export function Header({ route }: { route: Route }) {
       <div className="header-tools">
         <span className="user" title={t("nav.signedInAs", { name: user.username })}>
           <span className="user-name">{user.display_name || user.username}</span>
-          <span className="user-role">{tv("role", user.role)}</span>
+          <span className="user-role" title={user.hospital_name ?? undefined}>
+            {tv("role", user.role)}
+            {user.hospital_code && ` · ${user.hospital_code}`}
+          </span>
         </span>
         <LanguageSwitch />
         <button type="button" className="secondary" onClick={signOut}>

@@ -12,6 +12,7 @@ export function LiveProvider({ client, children }: { client: ApiClient; children
   useEffect(() => {
     const connection = new LiveConnection({
       token: () => client.accessToken(),
+      refresh: async () => (await client.refresh()).accessToken,
       onEvent: (event) => {
         for (const listener of listeners.current) listener(event);
       },

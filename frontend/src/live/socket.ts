@@ -1,5 +1,7 @@
 // The live connection (/ws?token=...): case events for the signed-in user, reconnecting with
-// backoff. Events carry ids only; listeners refetch what they show.
+// backoff. Events carry ids only; listeners refetch what they show. The server accepts every
+// connection, then either says hello (the token is good) or closes it with 1008 (invalid or
+// expired token): the next try then refreshes the token first.
 
 import type { LiveMessage } from "../api/types";
 
@@ -13,16 +15,27 @@ export interface CaseEvent {
   hospital_id: number;
 }
 
-/** Parses a message; returns the case event it carries, or null (hello, ping, anything else). */
-export function caseEventOf(data: unknown): CaseEvent | null {
+/** Close code of a refused token ("policy violation"). */
+export const TOKEN_REFUSED = 1008;
+
+/** Parses a message: an object with a string `type`, or null. */
+export function parseMessage(data: unknown): LiveMessage | null {
   if (typeof data !== "string") return null;
-  let msg: LiveMessage;
+  let msg: unknown;
   try {
-    msg = JSON.parse(data) as LiveMessage;
+    msg = JSON.parse(data);
   } catch {
     return null;
   }
-  if (typeof msg !== "object" || !CASE_EVENTS.has(msg.type)) return null;
+  if (typeof msg !== "object" || msg === null) return null;
+  if (typeof (msg as { type?: unknown }).type !== "string") return null;
+  return msg as LiveMessage;
+}
+
+/** Parses a message; returns the case event it carries, or null (hello, ping, anything else). */
+export function caseEventOf(data: unknown): CaseEvent | null {
+  const msg = parseMessage(data);
+  if (!msg || !CASE_EVENTS.has(msg.type)) return null;
   const m = msg as Record<string, unknown>;
   if (typeof m.case_id !== "number") return null;
   return {
@@ -55,6 +68,9 @@ export interface SocketLike {
 export interface LiveOptions {
   /** A fresh access token (the client refreshes it when needed). */
   token: () => Promise<string>;
+  /** A new access token, after the server refused the last one (close code 1008). Without it,
+   * `token` is asked again. */
+  refresh?: () => Promise<string>;
   onEvent: (event: CaseEvent) => void;
   onState?: (state: LiveState) => void;
   connect?: (url: string) => SocketLike;
@@ -64,12 +80,19 @@ export interface LiveOptions {
   random?: () => number;
 }
 
-/** Keeps one websocket open until stop(); reconnects with backoff when it drops. */
+/** Keeps one websocket open until stop(); reconnects with backoff when it drops. After a 1008
+ * close the token is refreshed and the connection tried again at once: the server is up, only the
+ * token was stale. The backoff starts over only once the server has said hello, so a token it
+ * keeps refusing (a second 1008 in a row, and on) waits like any other failure: no fast loop. */
 export class LiveConnection {
   private socket: SocketLike | null = null;
   private timer: unknown = null;
   private attempt = 0;
   private stopped = false;
+  /** The server refused the last token: refresh it before the next try. */
+  private refused = false;
+  /** 1008 closes since the last hello. */
+  private refusals = 0;
   private readonly opts: LiveOptions;
 
   constructor(options: LiveOptions) {
@@ -101,9 +124,12 @@ export class LiveConnection {
     this.opts.onState?.("connecting");
     let token: string;
     try {
-      token = await this.opts.token();
+      const refresh = this.refused ? this.opts.refresh : undefined;
+      token = await (refresh ?? this.opts.token)();
+      this.refused = false;
     } catch {
-      // Not signed in any more, or the server is unreachable: try again later.
+      // Not signed in any more, or the server is unreachable: try again later (refreshing again
+      // if that was what failed). A refused refresh signs the client out, which stops this.
       this.retry();
       return;
     }
@@ -113,19 +139,32 @@ export class LiveConnection {
     const socket = connect(url);
     this.socket = socket;
     socket.onopen = () => {
-      this.attempt = 0;
-      this.opts.onState?.("open");
+      // Accepted, but the token is checked after the handshake: open means the hello came.
     };
     socket.onmessage = (ev: MessageEvent) => {
+      if (parseMessage(ev.data)?.type === "hello") {
+        this.attempt = 0;
+        this.refusals = 0;
+        this.opts.onState?.("open");
+        return;
+      }
       const event = caseEventOf(ev.data);
       if (event) this.opts.onEvent(event);
     };
     socket.onerror = () => {
       // followed by close, which reconnects
     };
-    socket.onclose = () => {
+    socket.onclose = (ev: CloseEvent) => {
       // stop() detaches the handlers first, so this is the current socket going away
       this.socket = null;
+      if (ev.code === TOKEN_REFUSED) {
+        this.refused = true;
+        this.refusals += 1;
+        if (this.refusals === 1) {
+          this.retry(0);
+          return;
+        }
+      }
       this.retry();
     };
   }
@@ -134,11 +173,14 @@ export class LiveConnection {
     return this.stopped;
   }
 
-  private retry(): void {
+  /** Schedules the next try: after `delay`, or after the backoff for this attempt. */
+  private retry(delay?: number): void {
     if (this.stopped) return;
     this.opts.onState?.("closed");
-    const delay = backoffMs(this.attempt, this.opts.random);
-    this.attempt += 1;
+    if (delay === undefined) {
+      delay = backoffMs(this.attempt, this.opts.random);
+      this.attempt += 1;
+    }
     const schedule = this.opts.schedule ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
     this.timer = schedule(() => {
       this.timer = null;

@@ -8,6 +8,7 @@ import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
 import { canSend, useSession } from "../session";
 import { planBatches } from "../upload/batches";
+import { batchLimits, splitTooLarge } from "../upload/limits";
 import { addResponse } from "../upload/outcomes";
 import { fromDrop, fromFileList, inspectAll } from "../upload/pick";
 import { sendBatches, type CaseFields } from "../upload/send";
@@ -38,15 +39,15 @@ export function UploadPage() {
   }, []);
 
   useEffect(() => {
-    if (!canSend(user.role)) return;
+    // A technician sends for their own hospital, which /api/me names: no list needed.
+    if (!choosesHospital) return;
     let live = true;
     client.hospitals().then(
       (list) => {
         if (!live) return;
         setHospitals(list);
         const active = list.filter((h) => h.active);
-        if (!choosesHospital && active[0]) setHospital(active[0].code);
-        else if (active.length === 1 && active[0]) setHospital(active[0].code);
+        if (active.length === 1 && active[0]) setHospital(active[0].code);
       },
       (e: unknown) => {
         if (live) setHospitalError(errorText(e, t));
@@ -56,7 +57,7 @@ export function UploadPage() {
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [client, user.role, choosesHospital]);
+  }, [client, choosesHospital]);
 
   useEffect(() => {
     if (!sending) return;
@@ -76,8 +77,18 @@ export function UploadPage() {
     [],
   );
 
-  const grouping = useMemo(() => groupFiles(files), [files]);
+  const limits = user.limits;
+  const { sendable, tooLarge } = useMemo(() => splitTooLarge(files, limits), [files, limits]);
+  const grouping = useMemo(() => groupFiles(sendable), [sendable]);
   const { groups, ignored } = grouping;
+  const tooLargeIn = useMemo(() => {
+    const count = new Map<string, number>();
+    for (const { file } of tooLarge) {
+      const key = groupKeyOf(file.inspection, file.path);
+      if (key) count.set(key, (count.get(key) ?? 0) + 1);
+    }
+    return count;
+  }, [tooLarge]);
   const stateOf = useCallback((key: string) => states[key] ?? initialGroupState(), [states]);
 
   const update = useCallback((key: string, change: (s: GroupState) => GroupState) => {
@@ -135,7 +146,8 @@ export function UploadPage() {
       if (!group) continue;
       const before = stateOf(key);
       const replan = !before.batches || before.plannedFiles !== group.files.length;
-      const batches = replan || !before.batches ? planBatches(group.files) : before.batches;
+      const batches =
+        replan || !before.batches ? planBatches(group.files, batchLimits(limits)) : before.batches;
       const startAt = replan ? 0 : before.nextBatch;
       update(key, (s) => ({
         ...s,
@@ -197,7 +209,9 @@ export function UploadPage() {
   }
 
   const activeHospitals = (hospitals ?? []).filter((h) => h.active);
-  const ownHospital = !choosesHospital ? activeHospitals.find((h) => h.code === hospital) : undefined;
+  const ownHospital = user.hospital_name
+    ? `${user.hospital_name} (${user.hospital_code ?? ""})`
+    : (user.hospital_code ?? "…");
   const studies = groups.filter((g) => g.kind === "study").length;
   const archives = groups.filter((g) => g.kind === "archive").length;
   const fileCount = groups.reduce((n, g) => n + g.files.length, 0);
@@ -234,7 +248,7 @@ export function UploadPage() {
           </div>
         ) : (
           <p className="hospital-line">
-            {t("upload.hospitalFor", { hospital: ownHospital ? `${ownHospital.name} (${ownHospital.code})` : "…" })}
+            {t("upload.hospitalFor", { hospital: ownHospital })}
           </p>
         )}
         {hospitalError && (
@@ -300,12 +314,28 @@ export function UploadPage() {
         )}
       </div>
 
-      {groups.length === 0 && ignored.length === 0 && !reading && <p className="muted">{t("upload.empty")}</p>}
+      {groups.length === 0 && ignored.length === 0 && tooLarge.length === 0 && !reading && (
+        <p className="muted">{t("upload.empty")}</p>
+      )}
 
       {(groups.length > 0 || ignored.length > 0) && (
         <p className="found" role="status">
           {t("upload.found", { studies, archives, files: number(fileCount), size: bytes(totalBytes) })}
         </p>
+      )}
+
+      {tooLarge.length > 0 && (
+        <details className="ignored too-large" open>
+          <summary className="warning-text">{t("upload.tooLarge", { n: tooLarge.length })}</summary>
+          <ul>
+            {tooLarge.map(({ file, problem }) => (
+              <li key={file.path}>
+                <span className="file-name">{file.path}</span> —{" "}
+                {t(`upload.tooLarge.${problem.kind}`, { size: bytes(file.size), limit: bytes(problem.limit) })}
+              </li>
+            ))}
+          </ul>
+        </details>
       )}
 
       {ignored.length > 0 && (
@@ -329,6 +359,7 @@ export function UploadPage() {
             index={i}
             state={stateOf(g.key)}
             busy={sending}
+            tooLarge={tooLargeIn.get(g.key) ?? 0}
             onFields={(fields: CaseFields) => {
               update(g.key, (s) => ({ ...s, fields }));
             }}

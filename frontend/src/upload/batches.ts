@@ -1,5 +1,6 @@
-// Splitting one study into requests that stay well below the server's request limit. Every
-// request but the last says complete=false, so the case becomes ready only with the last one.
+// Splitting one study into requests that stay well below the server's request limit (see
+// limits.ts for the limits). Every request but the last says complete=false, so the case becomes
+// ready only with the last one.
 
 export interface BatchLimits {
   /** Bytes of file content per request (multipart overhead is counted too). */
@@ -7,11 +8,19 @@ export interface BatchLimits {
   maxFiles: number;
 }
 
-/** Well below the server's default limit of 4 GiB per request. */
+/** Our own caps: a request this size is quick to resend after a network failure. The server's
+ * limit (4 GiB by default) lowers them when it is smaller: see batchLimits in limits.ts. */
 export const DEFAULT_LIMITS: BatchLimits = { maxBytes: 200 * 1024 * 1024, maxFiles: 500 };
 
-/** Headers of one multipart file part, roughly, plus the file name. */
+/** Headers of one multipart file part, roughly, besides the file name. */
 export const PART_OVERHEAD_BYTES = 200;
+
+const utf8 = new TextEncoder();
+
+/** What a file adds to a multipart body: its content, the part's headers, its name in UTF-8. */
+export function partBytes(item: { size: number; path: string }): number {
+  return item.size + PART_OVERHEAD_BYTES + utf8.encode(item.path).length;
+}
 
 export interface Batch<T> {
   index: number;
@@ -46,7 +55,7 @@ export function planBatches<T extends { size: number; path: string }>(
     bytes = 0;
   };
   for (const item of items) {
-    const cost = item.size + PART_OVERHEAD_BYTES + item.path.length;
+    const cost = partBytes(item);
     if (current.length > 0 && (current.length >= limits.maxFiles || bytes + cost > limits.maxBytes)) {
       flush();
     }

@@ -3,7 +3,10 @@ import { describe, expect, it } from "vitest";
 import { ApiError, type UploadRequest } from "../api/client";
 import type { FileOutcome, UploadResponse } from "../api/types";
 import type { PickedFile } from "../dicom/grouping";
-import { PART_OVERHEAD_BYTES, planBatches } from "./batches";
+import type { ServerLimits } from "../api/types";
+import type { InspectedFile } from "../dicom/grouping";
+import { DEFAULT_LIMITS, PART_OVERHEAD_BYTES, partBytes, planBatches } from "./batches";
+import { FORM_RESERVE_BYTES, batchLimits, requestRoom, sizeProblem, splitTooLarge } from "./limits";
 import {
   EMPTY_OUTCOME,
   addResponse,
@@ -56,9 +59,118 @@ describe("planBatches", () => {
     expect(batches.map((b) => b.complete)).toEqual([false, false, true]);
   });
 
+  it("counts a file's name in UTF-8", () => {
+    expect(partBytes({ path: "CT/1.dcm", size: 10 })).toBe(10 + PART_OVERHEAD_BYTES + 8);
+    // 病人 is 2 characters, 6 bytes
+    expect(partBytes({ path: "病人/1.dcm", size: 10 })).toBe(10 + PART_OVERHEAD_BYTES + 12);
+  });
+
   it("plans nothing for no files and refuses silly limits", () => {
     expect(planBatches([])).toEqual([]);
     expect(() => planBatches(files(1, 1), { maxFiles: 0, maxBytes: 10 })).toThrow();
+  });
+});
+
+const MB = 1024 * 1024;
+const GB = 1024 * MB;
+
+function server(uploadBytes: number, instanceBytes = 2 * GB): ServerLimits {
+  return { max_upload_bytes: uploadBytes, max_instance_bytes: instanceBytes, max_zip_members: 20_000 };
+}
+
+describe("limits from the server", () => {
+  it("keeps our caps below a large server limit", () => {
+    expect(batchLimits(server(4 * GB))).toEqual(DEFAULT_LIMITS);
+    expect(batchLimits(null)).toEqual(DEFAULT_LIMITS);
+    expect(batchLimits(undefined)).toEqual({ maxBytes: 200 * MB, maxFiles: 500 });
+  });
+
+  it("goes below a small server limit, with a margin", () => {
+    const limits = batchLimits(server(100 * MB));
+    expect(limits.maxFiles).toBe(500);
+    // 2 % of 100 MB kept free (more than the 64 KiB reserve for the form fields)
+    expect(limits.maxBytes).toBe(100 * MB - Math.ceil(100 * MB * 0.02));
+    expect(limits.maxBytes).toBe(requestRoom(server(100 * MB)));
+    // a tiny limit: the reserve for the form fields wins over 2 %
+    expect(batchLimits(server(1 * MB)).maxBytes).toBe(1 * MB - FORM_RESERVE_BYTES);
+  });
+
+  it("plans requests that the server will take", () => {
+    const limit = 10 * MB;
+    const items = files(100, 512 * 1024); // 50 MB in 100 files
+    const batches = planBatches(items, batchLimits(server(limit)));
+    expect(batches.length).toBeGreaterThan(5);
+    for (const b of batches) {
+      // each request: the files, their part headers and the form fields
+      expect(b.bytes + FORM_RESERVE_BYTES).toBeLessThanOrEqual(limit);
+    }
+    expect(batches.reduce((n, b) => n + b.items.length, 0)).toBe(100);
+    expect(batches.filter((b) => b.complete)).toHaveLength(1);
+    // at our caps, the same files go in one request
+    expect(planBatches(items, batchLimits(server(4 * GB)))).toHaveLength(1);
+  });
+});
+
+function inspected(path: string, size: number, kind: "dicom" | "zip" | "unreadable" | "not-dicom"): InspectedFile<null> {
+  const inspection: InspectedFile["inspection"] =
+    kind === "dicom"
+      ? {
+          kind,
+          header: {
+            studyInstanceUid: "1.2",
+            seriesInstanceUid: "1.2.3",
+            sopInstanceUid: `1.2.3.${path}`,
+          } as Extract<InspectedFile["inspection"], { kind: "dicom" }>["header"],
+        }
+      : kind === "unreadable"
+        ? { kind, reason: "cut short" }
+        : { kind };
+  return { path, size, file: null, inspection };
+}
+
+describe("too large to send", () => {
+  const limits = server(4 * GB, 2 * GB);
+
+  it("marks an object over the server's per-object limit", () => {
+    expect(sizeProblem({ path: "a.dcm", size: 2 * GB }, false, limits)).toBeNull();
+    expect(sizeProblem({ path: "a.dcm", size: 2 * GB + 1 }, false, limits)).toEqual({
+      kind: "object",
+      limit: 2 * GB,
+    });
+  });
+
+  it("lets an archive be larger than one object, not larger than a request", () => {
+    expect(sizeProblem({ path: "cd.zip", size: 3 * GB }, true, limits)).toBeNull();
+    expect(sizeProblem({ path: "cd.zip", size: 4 * GB - 10 }, true, limits)).toEqual({
+      kind: "request",
+      limit: 4 * GB,
+    });
+    // an object that fits the per-object limit but not a request on this server
+    expect(sizeProblem({ path: "a.dcm", size: 90 * MB }, false, server(64 * MB, 512 * MB))).toEqual({
+      kind: "request",
+      limit: 64 * MB,
+    });
+  });
+
+  it("knows no limits before the server named them", () => {
+    expect(sizeProblem({ path: "a.dcm", size: 10 * GB }, false, null)).toBeNull();
+  });
+
+  it("keeps oversized files out of what is sent", () => {
+    const picked = [
+      inspected("ok.dcm", 10 * MB, "dicom"),
+      inspected("huge.dcm", 3 * GB, "dicom"),
+      inspected("cd.zip", 3 * GB, "zip"),
+      inspected("broken.dcm", 2 * GB + 1, "unreadable"),
+      inspected("movie.mp4", 5 * GB, "not-dicom"),
+    ];
+    const { sendable, tooLarge } = splitTooLarge(picked, limits);
+    expect(sendable.map((f) => f.path)).toEqual(["ok.dcm", "cd.zip", "movie.mp4"]);
+    expect(tooLarge.map((x) => `${x.file.path}:${x.problem.kind}`)).toEqual([
+      "huge.dcm:object",
+      "broken.dcm:object",
+    ]);
+    expect(splitTooLarge(picked, null).tooLarge).toEqual([]);
   });
 });
 
