@@ -23,18 +23,32 @@ own in ``radrelay gateway``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
+import time
 from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from tempfile import NamedTemporaryFile
+from typing import Any, cast
 
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom import (
+    AE,
+    ALL_TRANSFER_SYNTAXES,
+    AllStoragePresentationContexts,
+    _config,
+    dimse_messages,
+    evt,
+)
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy.exc import IntegrityError
 
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
@@ -48,6 +62,42 @@ log = logging.getLogger(__name__)
 
 # Big objects go to a temporary file as their PDUs arrive instead of into memory.
 _config.STORE_RECV_CHUNKED_DATASET = True
+
+
+# pynetdicom's receive files, told apart from the other files in the receive area.
+_RECEIVE_PREFIX = "cstore-"
+# Older than this, a receive file belongs to no live association (they time out after 60 s of
+# silence): it is what a killed process left behind.
+_STALE_SECONDS = 3600.0
+
+
+def _receive_into(tmp_dir: Path) -> None:
+    """pynetdicom writes each incoming data set to ``NamedTemporaryFile()`` in the system's
+    temporary directory and has no setting for where. Point it at our receive area, on the file
+    system of file storage (``Settings.tmp_dir``): the finished file is then hard-linked into
+    storage rather than copied and fsynced again, and /tmp (often a small tmpfs) does not fill
+    up with objects in flight."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    dimse_messages.NamedTemporaryFile = partial(  # type: ignore[assignment]
+        NamedTemporaryFile, dir=tmp_dir, prefix=_RECEIVE_PREFIX
+    )
+    cutoff = time.time() - _STALE_SECONDS
+    for leftover in tmp_dir.glob(f"{_RECEIVE_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+
+
+def _discard_partial(assoc: Any) -> None:
+    """pynetdicom deletes a received file after the C-STORE handler, but not the file of a
+    C-STORE whose association ended halfway (a dropped link, an aborting sender): every such
+    transfer would leave its partial file behind for good."""
+    message = getattr(assoc.dimse, "message", None)  # the DIMSE message still being received
+    path = getattr(message, "_data_set_path", None)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+
 
 _STORE_TIMEOUT = 120.0
 
@@ -78,9 +128,10 @@ class DicomGateway:
         self._lock = threading.Lock()
         self._server: ThreadedAssociationServer | None = None
         settings = runtime.settings
+        _receive_into(settings.tmp_dir)
         ae = AE(ae_title=settings.dicom_ae_title)
         for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            ae.add_supported_context(cast(str, cx.abstract_syntax), ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
         ae.maximum_associations = settings.dicom_max_associations
         # 0: no limit, so senders use large PDUs and we handle fewer, bigger chunks.
@@ -97,7 +148,7 @@ class DicomGateway:
         return int(self._server.server_address[1])
 
     def start(self, host: str, port: int) -> None:
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
@@ -128,7 +179,8 @@ class DicomGateway:
 
     def _on_requested(self, event: evt.Event) -> None:
         assoc = event.assoc
-        calling = assoc.requestor.primitive.calling_ae_title.strip()
+        request = cast(A_ASSOCIATE, assoc.requestor.primitive)  # set before EVT_REQUESTED
+        calling = request.calling_ae_title.strip()
         address = str(assoc.requestor.address)
         try:
             found = self._call(self._resolve(calling, address), timeout=30)
@@ -175,15 +227,29 @@ class DicomGateway:
         if state is None:  # cannot happen: unknown callers never get an association
             return dicom.OUT_OF_RESOURCES
         path = Path(event.dataset_path)
-        sop_uid = str(event.request.AffectedSOPInstanceUID or "")
+        sop_uid = str(cast(C_STORE, event.request).AffectedSOPInstanceUID or "")
         # Inspect and store the file here, in the association's thread; only the index row
         # goes through the event loop.
-        prepared = ingest.prepare(self.runtime, state.calling.hospital_id, Received(sop_uid, path))
         try:
-            outcome = self._call(self._index(state, prepared))
-        except (FutureTimeout, Exception):
-            log.exception("C-STORE could not be committed")
-            outcome = None
+            prepared = ingest.prepare(
+                self.runtime, state.calling.hospital_id, Received(sop_uid, path)
+            )
+        except OSError:
+            # Our temporary file could not be read: our fault, the sender should retry.
+            log.exception("C-STORE could not be inspected")
+            state.failed += 1
+            return dicom.OUT_OF_RESOURCES
+        except Exception:
+            # Anything else is an object our parser chokes on: retrying will not help.
+            log.exception("C-STORE could not be inspected")
+            state.failed += 1
+            return dicom.CANNOT_UNDERSTAND
+        if isinstance(prepared, FileOutcome):
+            # Refused on inspection: answer with its status without touching the database, so
+            # a database outage does not turn "fix this object" into "retry later".
+            outcome: FileOutcome | None = prepared
+        else:
+            outcome = self._commit(state, prepared)
         if outcome is None:
             state.failed += 1
             return dicom.OUT_OF_RESOURCES
@@ -194,13 +260,30 @@ class DicomGateway:
         state.received[outcome.study_instance_uid] += 1
         return 0x0000
 
-    async def _index(self, state: _Association, prepared: Prepared | FileOutcome) -> FileOutcome:
+    def _commit(self, state: _Association, prepared: Prepared) -> FileOutcome | None:
+        """Index the object; None if that failed. Associations run in parallel: one may commit
+        the same object (a resend racing the original, two PACS forwarding one study) between
+        another's lookup and its insert, and the unique index refuses the second row. That is a
+        duplicate, not a failure: a second attempt finds the committed row and says so."""
+        for attempt in (1, 2):
+            try:
+                return self._call(self._index(state, prepared))
+            except IntegrityError:
+                if attempt == 2:
+                    log.exception("C-STORE could not be committed")
+            except (FutureTimeout, Exception):
+                log.exception("C-STORE could not be committed")
+                return None
+        return None
+
+    async def _index(self, state: _Association, prepared: Prepared) -> FileOutcome:
         origin = Origin(Source.cstore, state.calling.hospital_id, calling_ae=state.calling.ae_title)
         async with self.runtime.uow() as session:
             (outcome,) = await ingest.store(self.runtime, session, origin, [prepared])
         return outcome
 
     def _on_end(self, event: evt.Event) -> None:
+        _discard_partial(event.assoc)
         with self._lock:
             state = self._assocs.pop(id(event.assoc), None)
         if state is None or (not state.received and not state.failed):
