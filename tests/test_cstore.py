@@ -37,7 +37,7 @@ from pynetdicom.dsutils import encode, split_dataset
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 import helpers
-from conftest import PG_URL, Hospital, Server, World, wait_until
+from conftest import Hospital, Server, World, wait_until
 from radrelay import synth
 
 CALLED_AE = "RADRELAY"
@@ -728,12 +728,6 @@ class TestConcurrentAssociations:
         assert case["flags"] == []
         assert_stored_exactly(server, hospital, sources)
 
-    @pytest.mark.xfail(
-        PG_URL is not None,
-        reason="ingest/service.py _index_one looks up the SOP Instance UID's digests, then "
-        "inserts: on PostgreSQL concurrent transactions do not see each other's rows, so "
-        "every version is stored as if it were the first and the case is not flagged",
-    )
     def test_different_objects_under_one_uid_in_parallel_are_flagged(
         self, server: Server, world: World, tmp_path: Path
     ) -> None:

@@ -4,6 +4,7 @@ files never stop the good ones, and nothing is ever half-stored."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import io
 import shutil
@@ -794,3 +795,22 @@ class TestDuplicatesAndConflicts:
         again = upload(hospital.tech, [("edited.dcm", part10(edited))])
         assert again.json()["files"][0]["outcome"] == "duplicate"
         assert len(files_of_sop(server, hospital, datasets[0].SOPInstanceUID)) == 2
+
+    def test_the_same_files_sent_in_parallel_are_stored_once(
+        self, server: Server, world: World
+    ) -> None:
+        """Two browser tabs (or a retry racing the original) send one study at once: every
+        request succeeds, each object is stored once and counted once."""
+        hospital = world.hospital()
+        files = [(f"{i}.dcm", part10(ds)) for i, ds in enumerate(study("CT", slices=4))]
+        # The study exists first, so the requests race on its objects, not on creating it.
+        upload(hospital.tech, files[:1])
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: upload(hospital.tech, files), range(4)))
+        assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+        assert sum(a.json()["stored"] for a in answers) == 3
+        assert sum(a.json()["conflicts"] for a in answers) == 0
+        case = get_case(hospital.tech, answers[0].json()["case_ids"][0])
+        assert case["number_of_instances"] == 4
+        assert case["flags"] == []
+        assert len(stored_files(server, hospital)) == 4

@@ -12,9 +12,11 @@ from radrelay.kit.db import insert_ignoring_conflicts
 from radrelay.models import Instance, Patient, Series, Study
 
 _instances = cast(Table, Instance.__table__)
+_studies = cast(Table, Study.__table__)
 
 
 _instances = cast(Table, Instance.__table__)
+_studies = cast(Table, Study.__table__)
 
 
 class ArchiveRepository:
@@ -87,6 +89,11 @@ class ArchiveRepository:
         )
         modalities = sorted({m for _, m in series if m})
         return len(series), int(instances or 0), modalities
+
+    async def lock_study(self, session: AsyncSession, study_pk: int) -> None:
+        await session.execute(
+            select(_studies.c.id).where(_studies.c.id == study_pk).with_for_update()
+        )
 
     async def study(self, session: AsyncSession, study_pk: int) -> Study | None:
         return await session.get(Study, study_pk)

@@ -163,7 +163,14 @@ class ArchiveService:
             number_of_instances=new_instances,
         )
 
+    async def lock_study(self, session: AsyncSession, study_pk: int) -> None:
+        """Serialise writers of one study until the end of the transaction. SQLite needs
+        nothing: its write transactions (BEGIN IMMEDIATE) already run one at a time."""
+        if session.get_bind().dialect.name != "sqlite":
+            await repository.lock_study(session, study_pk)
+
     async def refresh_study_summary(self, session: AsyncSession, study_pk: int) -> Study:
+        await self.lock_study(session, study_pk)  # no instance counted between recount and write
         study = await repository.study(session, study_pk)
         assert study is not None
         series, instances, modalities = await repository.recount_study(session, study_pk)

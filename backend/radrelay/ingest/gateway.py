@@ -48,7 +48,6 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
-from sqlalchemy.exc import IntegrityError
 
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
@@ -261,20 +260,12 @@ class DicomGateway:
         return 0x0000
 
     def _commit(self, state: _Association, prepared: Prepared) -> FileOutcome | None:
-        """Index the object; None if that failed. Associations run in parallel: one may commit
-        the same object (a resend racing the original, two PACS forwarding one study) between
-        another's lookup and its insert, and the unique index refuses the second row. That is a
-        duplicate, not a failure: a second attempt finds the committed row and says so."""
-        for attempt in (1, 2):
-            try:
-                return self._call(self._index(state, prepared))
-            except IntegrityError:
-                if attempt == 2:
-                    log.exception("C-STORE could not be committed")
-            except (FutureTimeout, Exception):
-                log.exception("C-STORE could not be committed")
-                return None
-        return None
+        """Index the object; None if that failed (the sender should retry)."""
+        try:
+            return cast(FileOutcome, self._call(self._index(state, prepared)))
+        except (FutureTimeout, Exception):
+            log.exception("C-STORE could not be committed")
+            return None
 
     async def _index(self, state: _Association, prepared: Prepared) -> FileOutcome:
         origin = Origin(Source.cstore, state.calling.hospital_id, calling_ae=state.calling.ae_title)

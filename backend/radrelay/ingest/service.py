@@ -183,11 +183,17 @@ class IngestService:
                 by_study[item.inspected.header.study_instance_uid].append(i)
         puts: list[asyncio.Future[bool]] = []
         batches = []
-        for positions in by_study.values():
+        # Studies in UID order: two requests touching the same studies take their locks in the
+        # same order and cannot deadlock.
+        for _, positions in sorted(by_study.items()):
             group = [cast(Prepared, items[i]) for i in positions]
             batch = await self._open_study(
                 runtime, session, origin, group[0].inspected.header, info
             )
+            # Hold the study until commit: the digest lookup and the insert below must not
+            # interleave with another transaction's on the same study (else two identical
+            # copies both look new, or two different ones are not seen as a conflict).
+            await archive.lock_study(session, batch.study_pk)
             results = await self._index_study(runtime, session, origin, group, batch, puts)
             for i, outcome in zip(positions, results, strict=True):
                 outcomes[i] = outcome
