@@ -77,6 +77,31 @@ def patient(rng: random.Random, *, chinese: bool = True, hospital: str = "DEMO")
     )
 
 
+def iso2022_ir58(text: str) -> bytes:
+    """``text`` encoded for Specific Character Set "\\ISO 2022 IR 58" as PS3.5 Annex K shows:
+    ASCII as is, GB 2312 characters after ESC $ ) A, designated again after each ^ and = since
+    those delimiters return to the initial state. pydicom 3.0 writes these values without the
+    escape sequence, which other systems cannot read."""
+    out = bytearray()
+    designated = False
+    for char in text:
+        if char in "^=":
+            designated = False
+        if ord(char) < 0x80:
+            out += char.encode("ascii")
+            continue
+        if not designated:
+            out += b"\x1b$)A"
+            designated = True
+        out += char.encode("gb2312")
+    return bytes(out)
+
+
+def _text(value: str, charset: str) -> str | bytes:
+    # Bytes are written unchanged by pydicom; strings are encoded with the Specific Character Set.
+    return iso2022_ir58(value) if charset == "ISO 2022 IR 58" else value
+
+
 def _uid(*parts: object) -> str:
     return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
 
@@ -116,10 +141,10 @@ def _base(
     ds.Modality = modality
     ds.Manufacturer = "RadRelay Synth"
     ds.InstitutionName = "Synthetic County Hospital"
-    ds.ReferringPhysicianName = "Li^Ming=李^明" if charset != "ISO_IR 192" else "Li^Ming"
-    ds.StudyDescription = study_description
-    ds.SeriesDescription = series_description
-    ds.PatientName = p.name
+    ds.ReferringPhysicianName = _text("Li^Ming=李^明", charset)
+    ds.StudyDescription = _text(study_description, charset)
+    ds.SeriesDescription = _text(series_description, charset)
+    ds.PatientName = _text(p.name, charset)
     ds.PatientID = p.patient_id
     ds.IssuerOfPatientID = "SYNTH"
     ds.PatientBirthDate = p.birth_date
