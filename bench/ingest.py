@@ -350,6 +350,7 @@ def running_server(backend: str, tmp: Path, args: argparse.Namespace) -> Iterato
     with contextlib.ExitStack() as stack:
         data_dir = tmp / f"server-{backend}"
         env = base_env(data_dir)
+        env.update(item.split("=", 1) for item in args.set)
         if backend == "postgres":
             env["RADRELAY_DATABASE_URL"] = stack.enter_context(postgres_database(args.pg_url))
             env["RADRELAY_REDIS_URL"] = args.redis_url
@@ -788,7 +789,18 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", type=Path, help="py-spy the server during each scenario; raw files go here"
     )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="RADRELAY_X=VALUE",
+        help="a server setting for this run (repeatable), e.g. RADRELAY_INGEST_PROCESSES=4",
+    )
     args = parser.parse_args(argv)
+    for item in args.set:
+        name, sep, _ = item.partition("=")
+        if not sep or not name.startswith("RADRELAY_"):
+            parser.error(f"--set takes RADRELAY_NAME=VALUE, not {item!r}")
     if args.quick:
         args.instances, args.size, args.batch = 40, 128, 10
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default=5.0, description="How often the in-process scheduler looks for stable studies."
     )
 
+    ingest_processes: int | None = Field(
+        default=None,
+        description="Worker processes that inspect and store received objects; default two per "
+        "core, 0 for threads in the serving process.",
+    )
     max_upload_bytes: int = Field(default=4 * 1024**3, description="Largest request body.")
     max_instance_bytes: int = Field(default=2 * 1024**3, description="Largest single object.")
     max_zip_members: int = 20_000

@@ -17,7 +17,8 @@ from radrelay.cases.service import cases
 from radrelay.config import Settings
 from radrelay.hospitals.schemas import AETitleIn, HospitalCreate
 from radrelay.hospitals.service import hospitals
-from radrelay.ingest.service import Origin, Received, ingest
+from radrelay.ingest.prepare import Received
+from radrelay.ingest.service import Origin, ingest
 from radrelay.kit.runtime import Runtime
 
 HOSPITALS = [

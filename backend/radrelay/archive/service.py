@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.archive.keys import patient_key
 from radrelay.archive.repository import repository
 from radrelay.kit.db import utcnow
 from radrelay.kit.dicom import Header
@@ -21,22 +21,6 @@ class StudyRef:
     study_pk: int
     patient_pk: int
     created: bool
-
-
-def patient_key(h: Header) -> str:
-    if h.patient_id:
-        return f"{h.issuer_of_patient_id}|{h.patient_id}"
-    # No PatientID: identify by demographics so anonymous patients do not all merge into one.
-    digest = hashlib.sha256(f"{h.patient_name}|{h.birth_date}|{h.sex}".encode()).hexdigest()
-    return f"~{digest[:40]}"
-
-
-def storage_key(hospital_id: int, h: Header, sha256: str) -> str:
-    # The digest in the name keeps two different objects under one SOP Instance UID apart.
-    return (
-        f"h{hospital_id}/{h.study_instance_uid}/{h.series_instance_uid}/"
-        f"{h.sop_instance_uid}.{sha256[:16]}.dcm"
-    )
 
 
 class ArchiveService:

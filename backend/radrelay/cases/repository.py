@@ -77,9 +77,7 @@ class CaseRepository:
         self, session: AsyncSession, case_id: int
     ) -> list[tuple[CaseEvent, str | None]]:
         rows = await session.execute(
-            select(
-                CaseEvent, func.coalesce(func.nullif(User.display_name, ""), User.username)
-            )
+            select(CaseEvent, func.coalesce(func.nullif(User.display_name, ""), User.username))
             .outerjoin(User, User.id == CaseEvent.actor_id)
             .where(CaseEvent.case_id == case_id)
             .order_by(CaseEvent.at, CaseEvent.id)

@@ -24,8 +24,9 @@ from radrelay.cases.service import cases
 from radrelay.errors import BadRequest, Forbidden
 from radrelay.ingest import zipfiles
 from radrelay.ingest.auth import sending_hospital
+from radrelay.ingest.prepare import Received
 from radrelay.ingest.schemas import FileOutcome, Outcome, UploadResponse
-from radrelay.ingest.service import Origin, Prepared, Received, ingest, stored_per_study
+from radrelay.ingest.service import Origin, ingest, stored_per_study
 from radrelay.kit import dicom
 from radrelay.kit.multipart import ReceivedBody, receive_multipart
 from radrelay.kit.runtime import Runtime
@@ -95,15 +96,6 @@ async def upload(
 
         received, refused = await _unpack(runtime, body, files)
         prepared = await ingest.prepare_all(runtime, hospital_id, received)
-        # A bare data set is inspected into a Part 10 copy in the receive area: ours to remove
-        # once stored (storage keeps its own link to the file).
-        body.extra_files.extend(
-            p.inspected.part10_path for p in prepared if isinstance(p, Prepared)
-        )
-        prepared = [
-            p if isinstance(p, Prepared) else _identified(p, r.path)
-            for p, r in zip(prepared, received, strict=True)
-        ]
         origin = Origin(Source.upload, hospital_id, principal)
         async with runtime.uow() as session:
             # Without case fields, known studies keep using the id cache.
@@ -170,21 +162,6 @@ async def _unpack(
         else:
             received.append(Received(name, path))
     return received, refused
-
-
-def _identified(outcome: FileOutcome, path: Path) -> FileOutcome:
-    """A failed file names its object by its UIDs when they can be read at all."""
-    if outcome.sop_instance_uid:
-        return outcome
-    found = dicom.identify(path)
-    return outcome.model_copy(
-        update={
-            "sop_class_uid": found.get("SOPClassUID", ""),
-            "sop_instance_uid": found.get("SOPInstanceUID", ""),
-            "study_instance_uid": found.get("StudyInstanceUID", ""),
-            "series_instance_uid": found.get("SeriesInstanceUID", ""),
-        }
-    )
 
 
 def _summary(outcomes: list[FileOutcome], case_ids: list[int]) -> UploadResponse:

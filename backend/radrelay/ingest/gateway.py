@@ -52,8 +52,9 @@ from pynetdicom.transport import ThreadedAssociationServer
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
 from radrelay.hospitals.service import CallingAE, hospitals
+from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import FileOutcome
-from radrelay.ingest.service import Origin, Prepared, Received, ingest
+from radrelay.ingest.service import Origin, ingest
 from radrelay.kit import dicom
 from radrelay.kit.runtime import Runtime
 

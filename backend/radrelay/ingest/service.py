@@ -1,5 +1,6 @@
 """The one path every received object takes, whether it came by browser upload, STOW-RS or
-C-STORE: inspect -> store the file -> index it -> open or update the case.
+C-STORE: prepare (inspect, store the file; in a worker process, ``ingest.prepare``) -> index it
+-> open or update the case.
 
 Order matters for "nothing half-stored, nothing acknowledged lost": the file is written and
 fsynced under its final key before its index row is added, and the caller acknowledges only after
@@ -11,21 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from radrelay.archive.service import archive, storage_key
+from radrelay.archive.service import archive
 from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import ClinicalInfo, Source
 from radrelay.cases.service import cases
+from radrelay.ingest.prepare import Limits, Prepared, Received, make_executor, prepare
 from radrelay.ingest.schemas import FileOutcome, Outcome
 from radrelay.kit import dicom
 from radrelay.kit.db import on_commit
@@ -40,28 +43,6 @@ class Origin:
     hospital_id: int
     principal: Principal | None = None
     calling_ae: str = ""
-
-
-@dataclass
-class Received:
-    """One object as it arrived, before inspection."""
-
-    name: str  # file name in an upload, position in a STOW request, SOP UID for C-STORE
-    path: Path
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An object inspected and given its storage key, ready to be stored and indexed."""
-
-    name: str
-    inspected: dicom.Inspected
-    key: str
-
-
-# Inspecting and storing files is hashing, disk I/O and fsync, which release the GIL: a few
-# threads overlap them with each other and with the database work.
-_file_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-files")
 
 
 @dataclass
@@ -104,11 +85,38 @@ def _ids(runtime: Runtime) -> _Ids:
     return ids  # type: ignore[no-any-return]
 
 
-def _failed(name: str, exc: dicom.InvalidDicom) -> FileOutcome:
-    return FileOutcome(name=name, outcome=Outcome.failed, message=exc.message, status=exc.status)
-
-
 class IngestService:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _executor(self, runtime: Runtime, *, replace: bool = False) -> Executor:
+        with self._lock:
+            executor = runtime.local.get("ingest.executor")
+            if executor is None or replace:
+                if executor is not None:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                executor = make_executor(runtime.settings.ingest_processes)
+                runtime.local["ingest.executor"] = executor
+                runtime.on_close(partial(executor.shutdown, wait=True, cancel_futures=True))
+            return executor  # type: ignore[no-any-return]
+
+    def _submit(
+        self, runtime: Runtime, hospital_id: int, item: Received, expected_study: str | None
+    ) -> Future[Prepared | FileOutcome]:
+        settings = runtime.settings
+        limits = Limits(
+            settings.tmp_dir, settings.resolved_storage_url, settings.max_instance_bytes
+        )
+        try:
+            return self._executor(runtime).submit(
+                prepare, limits, hospital_id, item, expected_study
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a fresh pool rather than fail forever.
+            log.warning("ingest worker pool broke; starting a new one")
+            executor = self._executor(runtime, replace=True)
+            return executor.submit(prepare, limits, hospital_id, item, expected_study)
+
     def prepare(
         self,
         runtime: Runtime,
@@ -116,29 +124,20 @@ class IngestService:
         item: Received,
         expected_study: str | None = None,
     ) -> Prepared | FileOutcome:
-        """Inspect one object (CPU and disk, no database): run it in a worker thread."""
-        try:
-            size = item.path.stat().st_size
-            if size > runtime.settings.max_instance_bytes:
-                raise dicom.InvalidDicom(
-                    f"the object is {size} bytes, over the limit of "
-                    f"{runtime.settings.max_instance_bytes}",
-                    dicom.OUT_OF_RESOURCES,
-                )
-            inspected = dicom.inspect_file(item.path, runtime.settings.tmp_dir)
-        except dicom.InvalidDicom as exc:
-            return _failed(item.name, exc)
-        h = inspected.header
-        if expected_study and h.study_instance_uid != expected_study:
-            return FileOutcome.of(
-                item.name,
-                h,
-                Outcome.failed,
-                dicom.DATASET_DOES_NOT_MATCH,
-                f"the instance belongs to study {h.study_instance_uid}, "
-                f"not to {expected_study} named in the request",
-            )
-        return Prepared(item.name, inspected, storage_key(hospital_id, h, inspected.sha256))
+        """Inspect and store one object in a worker, waiting for it: for threads that may block
+        (the DICOM gateway's associations)."""
+        return self._submit(runtime, hospital_id, item, expected_study).result()
+
+    def prepare_soon(
+        self,
+        runtime: Runtime,
+        hospital_id: int,
+        item: Received,
+        expected_study: str | None = None,
+    ) -> asyncio.Future[Prepared | FileOutcome]:
+        """Start preparing one object in a worker; await the result later (so a request can
+        prepare its first parts while the rest of its body is still arriving)."""
+        return asyncio.wrap_future(self._submit(runtime, hospital_id, item, expected_study))
 
     async def prepare_all(
         self,
@@ -147,15 +146,9 @@ class IngestService:
         items: Sequence[Received],
         expected_study: str | None = None,
     ) -> list[Prepared | FileOutcome]:
-        loop = asyncio.get_running_loop()
         return list(
             await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        _file_pool, self.prepare, runtime, hospital_id, item, expected_study
-                    )
-                    for item in items
-                )
+                *(self.prepare_soon(runtime, hospital_id, item, expected_study) for item in items)
             )
         )
 
@@ -181,7 +174,6 @@ class IngestService:
         for i, item in enumerate(items):
             if isinstance(item, Prepared):
                 by_study[item.inspected.header.study_instance_uid].append(i)
-        puts: list[asyncio.Future[bool]] = []
         batches = []
         # Studies in UID order: two requests touching the same studies take their locks in the
         # same order and cannot deadlock.
@@ -194,13 +186,10 @@ class IngestService:
             # interleave with another transaction's on the same study (else two identical
             # copies both look new, or two different ones are not seen as a conflict).
             await archive.lock_study(session, batch.study_pk)
-            results = await self._index_study(runtime, session, origin, group, batch, puts)
+            results = await self._index_study(runtime, session, origin, group, batch)
             for i, outcome in zip(positions, results, strict=True):
                 outcomes[i] = outcome
             batches.append(batch)
-        # Every file must be safe in storage before the unit of work commits its row. The puts
-        # ran in threads meanwhile; a failed one fails the whole unit (storage is down or full).
-        await asyncio.gather(*puts)
         for batch in batches:
             await archive.count_added(
                 session,
@@ -248,9 +237,7 @@ class IngestService:
         origin: Origin,
         group: list[Prepared],
         batch: _StudyBatch,
-        puts: list[asyncio.Future[bool]],
     ) -> list[FileOutcome]:
-        loop = asyncio.get_running_loop()
         ids = _ids(runtime)
         known = await archive.digests_for_sops(
             session, batch.study_pk, {p.inspected.header.sop_instance_uid for p in group}
@@ -276,11 +263,6 @@ class IngestService:
                 batch.series[series_key] = series_pk
                 batch.new_series += int(created)
                 on_commit(session, partial(ids.remember_series, series_key, series_pk))
-            puts.append(
-                loop.run_in_executor(
-                    _file_pool, runtime.storage.put_file, item.key, item.inspected.part10_path
-                )
-            )
             rows.append(
                 archive.instance_row(
                     study_pk=batch.study_pk,

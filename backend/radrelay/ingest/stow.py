@@ -10,8 +10,8 @@ sends for their own.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -23,10 +23,11 @@ from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import Source
 from radrelay.errors import AppError, BadRequest, UnsupportedMediaType
 from radrelay.ingest.auth import sending_hospital
+from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import FileOutcome, Outcome
-from radrelay.ingest.service import Origin, Prepared, Received, ingest, stored_per_study
+from radrelay.ingest.service import Origin, ingest, stored_per_study
 from radrelay.kit import dicom
-from radrelay.kit.multipart import content_type_of, receive_multipart
+from radrelay.kit.multipart import Part, content_type_of, receive_multipart
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 
@@ -77,91 +78,60 @@ async def _store(
     _check_accept(request)
     _check_content_type(request)
     hospital_id = await sending_hospital(runtime, principal, hospital_code)
-    body = await receive_multipart(
-        request,
-        runtime.settings.tmp_dir,
-        allowed=("multipart/related",),
-        max_total=runtime.settings.max_upload_bytes,
-    )
+    # Each part is prepared (inspected, stored) in a worker as soon as it has arrived, while
+    # the rest of the body is still being received.
+    slots: list[FileOutcome | asyncio.Future[Prepared | FileOutcome]] = []
+
+    def start(part: Part) -> None:
+        n = len(slots) + 1
+        part_type = part.content_type or "application/dicom"
+        problem = ""
+        if part_type != "application/dicom":
+            problem = f"part {n} is {part_type}, not application/dicom"
+        elif part.size == 0:
+            problem = f"part {n} is empty"
+        if problem:
+            slots.append(
+                FileOutcome(
+                    name=f"part {n}",
+                    outcome=Outcome.failed,
+                    status=dicom.CANNOT_UNDERSTAND,
+                    message=problem,
+                )
+            )
+        else:
+            received = Received(f"part {n}", part.path)
+            slots.append(ingest.prepare_soon(runtime, hospital_id, received, expected_study))
+
+    body = None
     try:
+        body = await receive_multipart(
+            request,
+            runtime.settings.tmp_dir,
+            allowed=("multipart/related",),
+            max_total=runtime.settings.max_upload_bytes,
+            on_part=start,
+        )
         if not body.parts:
             raise BadRequest("The request holds no parts.")
         # One outcome per part, in the order of the parts.
-        slots: list[FileOutcome | None] = []
-        received: list[tuple[int, Received]] = []
-        for i, part in enumerate(body.parts, start=1):
-            part_type = part.content_type or "application/dicom"
-            problem = ""
-            if part_type != "application/dicom":
-                problem = f"part {i} is {part_type}, not application/dicom"
-            elif part.size == 0:
-                problem = f"part {i} is empty"
-            if problem:
-                slots.append(
-                    FileOutcome(
-                        name=f"part {i}",
-                        outcome=Outcome.failed,
-                        status=dicom.CANNOT_UNDERSTAND,
-                        message=problem,
-                    )
-                )
-            else:
-                slots.append(None)
-                received.append((i - 1, Received(f"part {i}", part.path)))
-        prepared = await ingest.prepare_all(runtime, hospital_id, [r for _, r in received])
-        # A bare data set was inspected into a Part 10 copy in the receive area: ours to remove
-        # once stored (storage keeps its own link to the file).
-        body.extra_files.extend(
-            p.inspected.part10_path for p in prepared if isinstance(p, Prepared)
-        )
-        prepared = [
-            _check_study(p, expected_study) if isinstance(p, Prepared) else _identified(p, r.path)
-            for p, (_, r) in zip(prepared, received, strict=True)
-        ]
+        prepared = [s if isinstance(s, FileOutcome) else await s for s in slots]
         async with runtime.uow() as session:
-            stored = await ingest.store(
+            outcomes = await ingest.store(
                 runtime, session, Origin(Source.stow, hospital_id, principal), prepared
             )
             ingest.audit_receipt(
-                session, principal, hospital_id, stored_per_study(stored), source="stow"
+                session, principal, hospital_id, stored_per_study(outcomes), source="stow"
             )
-        for (slot, _), outcome in zip(received, stored, strict=True):
-            slots[slot] = outcome
-        outcomes = [o for o in slots if o is not None]
     finally:
-        body.cleanup()
+        # Workers may still read parts of a request that failed half-way: let them finish
+        # before the files go.
+        await asyncio.gather(
+            *(s for s in slots if not isinstance(s, FileOutcome)), return_exceptions=True
+        )
+        if body is not None:
+            body.cleanup()
     return _response(request, outcomes, expected_study)
-
-
-def _check_study(item: Prepared, expected_study: str | None) -> Prepared | FileOutcome:
-    """Instances of another study than the one in the URL are refused (PS3.18 10.5.1)."""
-    h = item.inspected.header
-    if expected_study is None or h.study_instance_uid == expected_study:
-        return item
-    return FileOutcome.of(
-        item.name,
-        h,
-        Outcome.failed,
-        dicom.DATASET_DOES_NOT_MATCH,
-        f"the instance belongs to study {h.study_instance_uid}, "
-        f"not to {expected_study} named in the request",
-    )
-
-
-def _identified(outcome: FileOutcome, path: Path) -> FileOutcome:
-    """A failure names its object (FailedSOPSequence items carry its UIDs) when they can be
-    read at all."""
-    if outcome.sop_instance_uid:
-        return outcome
-    found = dicom.identify(path)
-    return outcome.model_copy(
-        update={
-            "sop_class_uid": found.get("SOPClassUID", ""),
-            "sop_instance_uid": found.get("SOPInstanceUID", ""),
-            "study_instance_uid": found.get("StudyInstanceUID", ""),
-            "series_instance_uid": found.get("SeriesInstanceUID", ""),
-        }
-    )
 
 
 def _check_content_type(request: Request) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -79,7 +80,10 @@ async def receive_multipart(
     allowed: tuple[str, ...],
     max_total: int,
     max_parts: int = 100_000,
+    on_part: Callable[[Part], None] | None = None,
 ) -> ReceivedBody:
+    """Receive the whole body. ``on_part`` is called as each part is complete, while the rest
+    of the body is still arriving, so its processing can start early."""
     ctype, params = content_type_of(request)
     if ctype not in allowed:
         raise UnsupportedMediaType(
@@ -131,6 +135,8 @@ async def receive_multipart(
         if fh is not None:
             fh.close()
             state["file"] = None
+            if on_part is not None:
+                on_part(current[0])
 
     parser = MultipartParser(
         boundary,

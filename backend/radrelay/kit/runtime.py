@@ -6,7 +6,7 @@ handlers reach it through ``request.app.state.runtime``, jobs through ``ctx["run
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,8 +27,13 @@ class Runtime:
         self.storage: Storage = open_storage(settings.resolved_storage_url)
         self.events = events.EventBus(settings.redis_url)
         self.jobs: jobs.JobQueue | None = None
-        # Process-local caches that domains keep (by name) for the life of this runtime.
+        # Process-local state that domains keep (by name) for the life of this runtime: caches,
+        # worker pools. Anything that must be released registers a closer with ``on_close``.
         self.local: dict[str, Any] = {}
+        self._closers: list[Callable[[], Any]] = []
+
+    def on_close(self, closer: Callable[[], Any]) -> None:
+        self._closers.append(closer)
 
     async def start(
         self,
@@ -54,6 +59,8 @@ class Runtime:
     async def close(self) -> None:
         if self.jobs is not None:
             await self.jobs.close()
+        for closer in reversed(self._closers):
+            closer()
         await self.events.close()
         await self.db.dispose()
 
