@@ -41,6 +41,8 @@ frontend: frontend/dist/index.html
 
 install: $(STAMP) system-deps frontend
 
+# The demo declares a study complete after 15 s of quiet instead of the default 60 s.
+run: export RADRELAY_STABLE_AGE_SECONDS ?= 15
 run: install
 	$(BIN)/radrelay migrate
 	$(BIN)/radrelay demo

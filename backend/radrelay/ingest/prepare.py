@@ -42,7 +42,7 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class Limits:
+class PrepareConfig:
     """What a worker process needs to know (picklable, unlike the runtime)."""
 
     tmp_dir: Path
@@ -56,7 +56,7 @@ def _storage(url: str) -> Storage:
 
 
 def prepare(
-    limits: Limits, hospital_id: int, item: Received, expected_study: str | None = None
+    config: PrepareConfig, hospital_id: int, item: Received, expected_study: str | None = None
 ) -> Prepared | FileOutcome:
     """Inspect one object and store its file. A refusal is a ``FileOutcome`` that names the
     object's UIDs when they can be read at all."""
@@ -64,12 +64,20 @@ def prepare(
         size = item.path.stat().st_size
         if size == 0:
             raise dicom.InvalidDicom("the file is empty")
-        if size > limits.max_instance_bytes:
+        if size > config.max_instance_bytes:
             raise dicom.InvalidDicom(
-                f"the object is {size} bytes, over the limit of {limits.max_instance_bytes}",
+                f"the object is {size} bytes, over the limit of {config.max_instance_bytes}",
                 dicom.OUT_OF_RESOURCES,
             )
-        inspected = dicom.inspect_file(item.path, limits.tmp_dir)
+        inspected = dicom.inspect_file(item.path, config.tmp_dir)
+    except OSError as exc:
+        # Our receive area failed us (disk error, file gone): not the sender's fault.
+        return FileOutcome(
+            name=item.name,
+            outcome=Outcome.failed,
+            status=dicom.OUT_OF_RESOURCES,
+            message=f"the received object could not be read back: {exc.strerror or exc}",
+        )
     except dicom.InvalidDicom as exc:
         return _identified(
             FileOutcome(
@@ -89,7 +97,7 @@ def prepare(
                 f"not to {expected_study} named in the request",
             )
         key = storage_key(hospital_id, h, inspected.sha256)
-        _storage(limits.storage_url).put_file(key, inspected.part10_path)
+        _storage(config.storage_url).put_file(key, inspected.part10_path)
     except StorageError as exc:
         return FileOutcome.of(item.name, h, Outcome.failed, dicom.OUT_OF_RESOURCES, exc.message)
     finally:

@@ -28,7 +28,7 @@ from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import ClinicalInfo, Source
 from radrelay.cases.service import cases
-from radrelay.ingest.prepare import Limits, Prepared, Received, make_executor, prepare
+from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, make_executor, prepare
 from radrelay.ingest.schemas import FileOutcome, Outcome
 from radrelay.kit import dicom
 from radrelay.kit.db import on_commit
@@ -104,18 +104,18 @@ class IngestService:
         self, runtime: Runtime, hospital_id: int, item: Received, expected_study: str | None
     ) -> Future[Prepared | FileOutcome]:
         settings = runtime.settings
-        limits = Limits(
+        config = PrepareConfig(
             settings.tmp_dir, settings.resolved_storage_url, settings.max_instance_bytes
         )
         try:
             return self._executor(runtime).submit(
-                prepare, limits, hospital_id, item, expected_study
+                prepare, config, hospital_id, item, expected_study
             )
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool rather than fail forever.
             log.warning("ingest worker pool broke; starting a new one")
             executor = self._executor(runtime, replace=True)
-            return executor.submit(prepare, limits, hospital_id, item, expected_study)
+            return executor.submit(prepare, config, hospital_id, item, expected_study)
 
     def prepare(
         self,
