@@ -7,6 +7,7 @@ import io
 import random
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pydicom
@@ -15,6 +16,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from radrelay import synth
+
+if TYPE_CHECKING:
+    from conftest import Hospital, Server
 
 
 def study(
@@ -77,3 +81,31 @@ def upload(api: httpx.Client, files: list[tuple[str, bytes]], **fields: str) -> 
         ],
         data=fields,
     )
+
+
+def stored_files(server: Server, hospital: Hospital) -> list[Path]:
+    """Every object file stored for a hospital (storage keys start with h<id>/)."""
+    root = server.storage_root / f"h{hospital.id}"
+    return sorted(root.rglob("*.dcm")) if root.exists() else []
+
+
+def files_of_sop(server: Server, hospital: Hospital, sop_uid: str) -> list[Path]:
+    return [p for p in stored_files(server, hospital) if p.name.startswith(f"{sop_uid}.")]
+
+
+def tmp_files(server: Server) -> set[Path]:
+    """What is left in the server's receive area."""
+    tmp = server.data_dir / "tmp"
+    return {p for p in tmp.rglob("*") if p.is_file()} if tmp.exists() else set()
+
+
+def case_of_study(api: httpx.Client, study_uid: str) -> dict[str, Any] | None:
+    """The case (with its timeline) of a study, as the caller sees it; None if not visible."""
+    r = api.get("/api/cases", params={"limit": 500})
+    assert r.status_code == 200, r.text
+    found = [c for c in r.json()["items"] if c["study_instance_uid"] == study_uid]
+    if not found:
+        return None
+    detail = api.get(f"/api/cases/{found[0]['id']}")
+    assert detail.status_code == 200, detail.text
+    return detail.json()  # type: ignore[no-any-return]

@@ -10,7 +10,6 @@ the name as written, not as pydicom reads it.
 from __future__ import annotations
 
 import io
-import re
 
 import pydicom
 import pytest
@@ -19,8 +18,10 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from conftest import Api, World
+from helpers import case_of_study as visible_case
 from helpers import part10, renamed, study, upload
 from radrelay.synth import SynthPatient
+from radrelay.synth import iso2022_ir58 as iso_2022_ir_58
 from test_stow import client, stow
 
 pytestmark = pytest.mark.filterwarnings("ignore:'Dataset.is_:DeprecationWarning")
@@ -47,14 +48,6 @@ def expected(data: bytes, charset: str, written: tuple[str, str]) -> tuple[str, 
     return written if charset == IR58 else decoded(data)
 
 
-def iso_2022_ir_58(text: str) -> bytes:
-    """A value as PS3.5 Annex K writes it: ESC $ ) A before each run of GB 2312 characters."""
-    out = b""
-    for run in re.findall(r"[\x00-\x7f]+|[^\x00-\x7f]+", text):
-        out += run.encode("ascii") if run.isascii() else b"\x1b$)A" + run.encode("gb2312")
-    return out
-
-
 def ir58_text(value: object) -> str:
     """Our reading of a value synth wrote in the standard ISO 2022 IR 58 form."""
     raw = value.original_string if hasattr(value, "original_string") else value
@@ -71,12 +64,9 @@ def as_pydicom_writes_ir58(ds: Dataset) -> None:
 
 
 def case_of_study(api: Api, study_uid: str) -> dict:
-    r = api.get("/api/cases", params={"limit": 500})
-    assert r.status_code == 200, r.text
-    (case,) = [c for c in r.json()["items"] if c["study_instance_uid"] == study_uid]
-    detail = api.get(f"/api/cases/{case['id']}")
-    assert detail.status_code == 200, detail.text
-    return detail.json()
+    case = visible_case(api, study_uid)
+    assert case is not None, f"no case for study {study_uid}"
+    return case
 
 
 def chinese_study(charset: str, modality: str) -> list[Dataset]:

@@ -134,10 +134,6 @@ def expected_key(server: Server, hospital: Hospital, source: Path) -> Path:
     )
 
 
-def stored_files(server: Server, hospital: Hospital) -> list[Path]:
-    return sorted((server.storage_root / f"h{hospital.id}").rglob("*.dcm"))
-
-
 def assert_stored_exactly(server: Server, hospital: Hospital, sources: Sequence[Path]) -> None:
     """Each source is stored under its key with its data set bytes unchanged, and the hospital's
     storage holds nothing else."""
@@ -147,7 +143,7 @@ def assert_stored_exactly(server: Server, hospital: Hospital, sources: Sequence[
         assert key.is_file(), f"{source.name} is not stored as {key}"
         assert dataset_bytes(key) == dataset_bytes(source), f"{key.name} differs from what was sent"
         expected.append(key)
-    assert stored_files(server, hospital) == sorted(expected)
+    assert helpers.stored_files(server, hospital) == sorted(expected)
 
 
 # --- what the API shows ------------------------------------------------------------------------
@@ -443,7 +439,7 @@ class TestBadData:
             objects, DATASET_DOES_NOT_MATCH
         )
         assert cases_of(hospital) == []
-        assert stored_files(server, hospital) == []
+        assert helpers.stored_files(server, hospital) == []
 
     def test_unreadable_object_is_c000_and_the_association_goes_on(
         self, server: Server, world: World, tmp_path: Path, send_raw: None
@@ -548,7 +544,7 @@ class TestAbortedTransfer:
 
         wait_until(lambda: partial_files() == [], timeout=10, what="the partial file to go")
         assert cases_of(hospital) == []
-        assert stored_files(server, hospital) == []
+        assert helpers.stored_files(server, hospital) == []
         # The gateway itself is unharmed.
         assert store(server, hospital.ae_title, [ds]) == [SUCCESS]
 
@@ -640,7 +636,7 @@ class TestTenantIsolation:
         assert case["hospital_id"] == a.id
         assert cases_of(b) == []
         assert b.tech.get(f"/api/cases/{case['id']}").status_code == 404
-        assert stored_files(server, b) == []
+        assert helpers.stored_files(server, b) == []
 
     def test_same_study_uid_from_two_hospitals_stays_apart(
         self, server: Server, world: World
@@ -656,8 +652,8 @@ class TestTenantIsolation:
         case_a, case_b = case_of(a, study_uid), case_of(b, study_uid)
         assert case_a["id"] != case_b["id"]
         assert (case_a["number_of_instances"], case_b["number_of_instances"]) == (2, 1)
-        assert len(stored_files(server, a)) == 2
-        assert len(stored_files(server, b)) == 1
+        assert len(helpers.stored_files(server, a)) == 2
+        assert len(helpers.stored_files(server, b)) == 1
         assert a.tech.get(f"/api/cases/{case_b['id']}").status_code == 404
 
 
@@ -710,7 +706,7 @@ class TestConcurrentAssociations:
             assert case_of(hospital, study[0].StudyInstanceUID)["number_of_instances"] == 3
         assert case_of(hospital, shared[0].StudyInstanceUID)["number_of_instances"] == 2 * senders
         assert len(cases_of(hospital)) == senders + 1
-        assert len(stored_files(server, hospital)) == 3 * senders + 2 * senders
+        assert len(helpers.stored_files(server, hospital)) == 3 * senders + 2 * senders
 
     def test_same_instances_from_parallel_senders_are_stored_once(
         self, server: Server, world: World, tmp_path: Path
@@ -744,4 +740,4 @@ class TestConcurrentAssociations:
         case = case_of(hospital, first.StudyInstanceUID)
         assert case["number_of_instances"] == 5
         assert "sop_conflict" in case["flags"]
-        assert len(stored_files(server, hospital)) == 5
+        assert len(helpers.stored_files(server, hospital)) == 5

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import io
 import uuid
-from pathlib import Path
 
 import httpx
 import pydicom
@@ -18,8 +17,8 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from conftest import Api, Hospital, Server, World
-from helpers import part10, renamed, study
+from conftest import Api, Server, World
+from helpers import case_of_study, files_of_sop, part10, renamed, stored_files, study, tmp_files
 from helpers import testdata as data_file
 
 # Bare data sets are made the way the issue describes (is_little_endian / is_implicit_VR), which
@@ -96,31 +95,6 @@ def failure_reasons(r: httpx.Response) -> list[tuple[str, int]]:
         ((values(i, REFERENCED_SOP_INSTANCE) or [""])[0], values(i, FAILURE_REASON)[0])
         for i in values(r.json(), FAILED_SOP_SEQUENCE)
     ]
-
-
-def stored_files(server: Server, hospital: Hospital) -> list[Path]:
-    root = server.storage_root / f"h{hospital.id}"
-    return sorted(root.rglob("*.dcm")) if root.exists() else []
-
-
-def files_of_sop(server: Server, hospital: Hospital, sop_uid: str) -> list[Path]:
-    return [p for p in stored_files(server, hospital) if p.name.startswith(f"{sop_uid}.")]
-
-
-def tmp_files(server: Server) -> set[Path]:
-    tmp = server.data_dir / "tmp"
-    return {p for p in tmp.rglob("*") if p.is_file()} if tmp.exists() else set()
-
-
-def case_of_study(api: Api, study_uid: str) -> dict | None:
-    r = api.get("/api/cases", params={"limit": 500})
-    assert r.status_code == 200, r.text
-    found = [c for c in r.json()["items"] if c["study_instance_uid"] == study_uid]
-    if not found:
-        return None
-    detail = api.get(f"/api/cases/{found[0]['id']}")
-    assert detail.status_code == 200, detail.text
-    return detail.json()
 
 
 def bare(ds: Dataset, *, implicit: bool) -> Dataset:

@@ -18,8 +18,8 @@ import pydicom
 import pytest
 from PIL import Image
 
-from conftest import Api, Hospital, Server, World, wait_until
-from helpers import part10, renamed, study, upload
+from conftest import Api, Server, World, wait_until
+from helpers import files_of_sop, part10, renamed, stored_files, study, tmp_files, upload
 from helpers import testdata as data_file
 
 MiB = 1024 * 1024
@@ -29,21 +29,6 @@ CANNOT_UNDERSTAND = 0xC000
 
 
 # --- small tools ---------------------------------------------------------------------------
-
-
-def stored_files(server: Server, hospital: Hospital) -> list[Path]:
-    """Every object file stored for a hospital (storage keys start with h<id>/)."""
-    root = server.storage_root / f"h{hospital.id}"
-    return sorted(root.rglob("*.dcm")) if root.exists() else []
-
-
-def files_of_sop(server: Server, hospital: Hospital, sop_uid: str) -> list[Path]:
-    return [p for p in stored_files(server, hospital) if p.name.startswith(f"{sop_uid}.")]
-
-
-def tmp_files(server: Server) -> set[Path]:
-    tmp = server.data_dir / "tmp"
-    return {p for p in tmp.rglob("*") if p.is_file()} if tmp.exists() else set()
 
 
 def outcomes(r: httpx.Response) -> dict[str, dict]:
