@@ -255,9 +255,9 @@ class Hospital:
 class World:
     """Factories for a test's own hospitals and users, created through the admin API."""
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, admin: Api):
         self.server = server
-        self.admin = login(server, "admin", ADMIN_PASSWORD)
+        self.admin = admin
 
     def hospital(self, *, source_addresses: list[str] | None = None) -> Hospital:
         tag = uuid.uuid4().hex[:8].upper()
@@ -295,6 +295,18 @@ class World:
         return login(self.server, username, password)
 
 
+_admin_sessions: dict[str, tuple[float, Api]] = {}
+
+
+def admin_of(server: Server) -> Api:
+    """The admin, signed in once and again every ten minutes (access tokens last 15)."""
+    signed_in = _admin_sessions.get(server.url)
+    if signed_in is None or time.monotonic() - signed_in[0] > 600:
+        signed_in = (time.monotonic(), login(server, "admin", ADMIN_PASSWORD))
+        _admin_sessions[server.url] = signed_in
+    return signed_in[1]
+
+
 @pytest.fixture
 def world(server: Server) -> World:
-    return World(server)
+    return World(server, admin_of(server))

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 
 import helpers
-from conftest import World, running_server, wait_until
+from conftest import World, admin_of, running_server, wait_until
 from test_cstore import CALLED_AE, SUCCESS, case_of, dataset_bytes, status_of, store
 
 
@@ -58,7 +58,7 @@ class TestKilledMidTransfer:
 
     def test_every_acknowledged_instance_survives_sigkill(self, tmp_path: Path) -> None:
         with running_server(tmp_path / "server") as server:
-            hospital = World(server).hospital()
+            hospital = World(server, admin_of(server)).hospital()
             datasets = helpers.study("CT", slices=60, size=128)
             study_uid = datasets[0].StudyInstanceUID
             sender = Sender(server.dicom_port, hospital.ae_title, datasets)
