@@ -52,6 +52,7 @@ run: install
 lint: install
 	$(BIN)/ruff check backend tests bench
 	$(BIN)/ruff format --check backend tests bench
+	$(BIN)/mypy
 
 test-embedded: install
 	$(BIN)/pytest

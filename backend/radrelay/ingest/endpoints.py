@@ -65,7 +65,7 @@ def _fields(body: ReceivedBody) -> tuple[dict[str, str], list[tuple[str, Path]]]
 def _clinical_info(fields: dict[str, str]) -> ClinicalInfo:
     given = {k: fields[k] for k in _CASE_FIELDS if fields.get(k)}
     try:
-        return ClinicalInfo(**given)
+        return ClinicalInfo.model_validate(given)
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         raise BadRequest(f"The case fields are not valid: {problems}") from exc

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator, read_preamble
@@ -273,12 +274,12 @@ def _check_complete(fp: BinaryIO, offset: int, size: int, implicit: bool, little
     try:
         for elem in data_element_generator(fp, implicit, little, defer_size=256):
             # Sequences come back parsed (DataElement), everything else raw with its position.
-            length = getattr(elem, "length", None)
-            if length is not None and length != 0xFFFFFFFF and elem.value_tell + length > size:
-                raise InvalidDicom(
-                    f"the file is truncated: element {elem.tag} needs {length} bytes, "
-                    f"{max(size - elem.value_tell, 0)} remain"
-                )
+            if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF:
+                if elem.value_tell + elem.length > size:
+                    raise InvalidDicom(
+                        f"the file is truncated: element {elem.tag} needs {elem.length} bytes, "
+                        f"{max(size - elem.value_tell, 0)} remain"
+                    )
             # The generator has just read (or skipped) this element's value.
             end = fp.tell()
     except EOFError as exc:
@@ -426,8 +427,8 @@ def _write_with_new_meta(fp: BinaryIO, size: int, dst: BinaryIO) -> None:
     else:
         ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = _uid(ds, "SOPClassUID")
-    meta.MediaStorageSOPInstanceUID = _uid(ds, "SOPInstanceUID")
+    meta.MediaStorageSOPClassUID = UID(_uid(ds, "SOPClassUID"))
+    meta.MediaStorageSOPInstanceUID = UID(_uid(ds, "SOPInstanceUID"))
     meta.TransferSyntaxUID = ts
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     buffer = io.BytesIO()
