@@ -25,10 +25,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# dcmtk: storescu/echoscu/dcmdump as real DICOM peers in the tests.
+# dcmtk: storescu/echoscu/dcmdump as real DICOM peers in the tests. Under CI=true also Debian's
+# chromium, which the browser tests (tests/e2e, Playwright) drive: Playwright downloads no browser.
 system-deps:
 	@command -v storescu >/dev/null || { \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dcmtk; }
+	@if [ "$(CI)" = "true" ] && [ ! -x /usr/bin/chromium ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; fi
 
 $(FRONTEND_DEPS): frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -54,8 +57,12 @@ lint: install
 	$(BIN)/ruff format --check backend tests bench
 	$(BIN)/mypy
 
+# The browser tests run under CI=true (system-deps installs chromium) or where /usr/bin/chromium
+# is; elsewhere they are deselected. `install` builds the UI (frontend/dist) they load first.
+BROWSER_TESTS := $(if $(or $(filter true,$(CI)),$(wildcard /usr/bin/chromium)),,-m "not browser")
+
 test-embedded: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(BROWSER_TESTS)
 
 test-scaleout: install
 	RADRELAY_TEST_DATABASE_URL=$(PG_TEST_URL) RADRELAY_TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest

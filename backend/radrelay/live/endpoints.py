@@ -36,23 +36,34 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
         return
     await websocket.send_json({"type": "hello", "user_id": principal.user_id})
     async with runtime.events.subscribe() as queue:
-        receiver = asyncio.create_task(_drain_client(websocket))
+        # Wait for the next event and for the client at once, so a closed tab ends this handler
+        # at once rather than at the next event or ping.
+        gone = asyncio.create_task(_drain_client(websocket))
+        next_event: asyncio.Task[dict[str, object]] | None = None
         try:
-            while not receiver.done():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=_PING_SECONDS)
-                except TimeoutError:
+            while True:
+                if next_event is None:
+                    next_event = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {next_event, gone}, timeout=_PING_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if gone in done:
+                    return
+                if next_event not in done:
                     await websocket.send_json({"type": "ping"})
                     continue
+                event, next_event = next_event.result(), None
                 hospital_id = event.get("hospital_id")
                 if isinstance(hospital_id, int) and case_auth.can_see(principal, hospital_id):
                     await websocket.send_json(event)
         except WebSocketDisconnect:
             pass
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                await receiver
+            for task in (gone, next_event):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                        await task
 
 
 async def _drain_client(websocket: WebSocket) -> None:
