@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -27,7 +27,6 @@ from radrelay.ingest.auth import sending_hospital
 from radrelay.ingest.prepare import Received
 from radrelay.ingest.schemas import FileOutcome, Outcome, UploadResponse
 from radrelay.ingest.service import Origin, ingest, stored_per_study
-from radrelay.kit import dicom
 from radrelay.kit.multipart import ReceivedBody, receive_multipart
 from radrelay.kit.runtime import Runtime
 
@@ -132,24 +131,9 @@ async def _unpack(
     received: list[Received] = []
     refused: list[FileOutcome] = []
     for name, path in files:
-        if path.stat().st_size == 0:
+        if zipfiles.is_dicomdir(name):
             refused.append(
-                FileOutcome(
-                    name=name,
-                    outcome=Outcome.failed,
-                    status=dicom.CANNOT_UNDERSTAND,
-                    message="the file is empty",
-                )
-            )
-            continue
-        if PurePosixPath(name.replace("\\", "/")).name.upper() == "DICOMDIR":
-            # A CD's index picked up with its folder, as in a zip: the images are read directly.
-            refused.append(
-                FileOutcome(
-                    name=name,
-                    outcome=Outcome.skipped,
-                    message="skipped: the DICOMDIR index; the files it lists are read directly",
-                )
+                FileOutcome(name=name, outcome=Outcome.skipped, message=zipfiles.DICOMDIR_SKIPPED)
             )
             continue
         if _is_zip(path):

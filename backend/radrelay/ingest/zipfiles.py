@@ -24,6 +24,15 @@ _CHUNK = 1 << 20
 _NOISE = {".ds_store", "thumbs.db", "desktop.ini"}
 
 
+DICOMDIR_SKIPPED = "skipped: the DICOMDIR index; the files it lists are read directly"
+
+
+def is_dicomdir(name: str) -> bool:
+    """A CD's index (found in a zip or picked up with a folder): the images it lists are read
+    directly, the index itself is not stored."""
+    return PurePosixPath(name.replace("\\", "/")).name.upper() == "DICOMDIR"
+
+
 @dataclass(frozen=True)
 class ZipLimits:
     max_members: int
@@ -95,12 +104,8 @@ def extract(
             if base.lower() in _NOISE or info.filename.startswith("__MACOSX/"):
                 refuse(name, "skipped: operating system metadata, not an image", Outcome.skipped)
                 continue
-            if base.upper() == "DICOMDIR":
-                refuse(
-                    name,
-                    "skipped: the DICOMDIR index; the files it lists are read directly",
-                    Outcome.skipped,
-                )
+            if is_dicomdir(info.filename):
+                refuse(name, DICOMDIR_SKIPPED, Outcome.skipped)
                 continue
             if info.flag_bits & 0x1:
                 refuse(name, "refused: the member is encrypted")
