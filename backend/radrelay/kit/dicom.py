@@ -127,12 +127,15 @@ def _charsets(ds: Dataset) -> list[str]:
     return [str(v).strip().upper() for v in values]
 
 
-def _ir58_text(ds: Dataset, keyword: str) -> str | None:
-    """The value decoded as ISO 2022 IR 58 when the data set declares it next to ASCII only
-    and the value uses no other code extension; None to let pydicom decode."""
+def _ir58_only(ds: Dataset) -> bool:
+    """The data set declares ISO 2022 IR 58 next to ASCII only."""
     charsets = _charsets(ds)
-    if _IR58 not in charsets or not set(charsets) <= _IR58_ALONE:
-        return None
+    return _IR58 in charsets and set(charsets) <= _IR58_ALONE
+
+
+def _ir58_text(ds: Dataset, keyword: str) -> str | None:
+    """The value decoded as ISO 2022 IR 58 (the data set must be ``_ir58_only``) when it uses no
+    other code extension; None to let pydicom decode."""
     try:
         elem = ds.get_item(keyword)
     except Exception:
@@ -151,8 +154,12 @@ def _ir58_text(ds: Dataset, keyword: str) -> str | None:
     return raw.decode("gb2312", errors="replace")
 
 
-def _text(ds: Dataset, keyword: str, limit: int = 400) -> str:
-    if (decoded := _ir58_text(ds, keyword)) is not None:
+def _text(ds: Dataset, keyword: str, limit: int = 400, *, ir58: bool | None = None) -> str:
+    """A value as text. ``ir58``: whether the data set is ``_ir58_only``, when the caller
+    already knows (it reads many values of one data set)."""
+    if ir58 is None:
+        ir58 = _ir58_only(ds)
+    if ir58 and (decoded := _ir58_text(ds, keyword)) is not None:
         return decoded.strip(" \x00").replace("\x00", "")[:limit]
     try:
         value = ds.get(keyword)
@@ -187,36 +194,41 @@ def _uid(ds: Dataset, keyword: str, required: bool = True) -> str:
 
 
 def header_of(ds: Dataset, transfer_syntax: str) -> Header:
+    ir58 = _ir58_only(ds)  # once, not for each of the values read below
+
+    def text(keyword: str, limit: int = 400) -> str:
+        return _text(ds, keyword, limit, ir58=ir58)
+
     return Header(
         sop_class_uid=_uid(ds, "SOPClassUID"),
         sop_instance_uid=_uid(ds, "SOPInstanceUID"),
         study_instance_uid=_uid(ds, "StudyInstanceUID"),
         series_instance_uid=_uid(ds, "SeriesInstanceUID"),
         transfer_syntax_uid=transfer_syntax,
-        patient_id=_text(ds, "PatientID", 64),
-        issuer_of_patient_id=_text(ds, "IssuerOfPatientID", 64),
-        patient_name=_text(ds, "PatientName"),
-        birth_date=_text(ds, "PatientBirthDate", 8),
-        sex=_text(ds, "PatientSex", 16),
-        study_date=_text(ds, "StudyDate", 8),
-        study_time=_text(ds, "StudyTime", 16),
-        accession_number=_text(ds, "AccessionNumber", 64),
+        patient_id=text("PatientID", 64),
+        issuer_of_patient_id=text("IssuerOfPatientID", 64),
+        patient_name=text("PatientName"),
+        birth_date=text("PatientBirthDate", 8),
+        sex=text("PatientSex", 16),
+        study_date=text("StudyDate", 8),
+        study_time=text("StudyTime", 16),
+        accession_number=text("AccessionNumber", 64),
         issuer_of_accession_number=_issuer_of_accession(ds),
-        study_id=_text(ds, "StudyID", 16),
-        study_description=_text(ds, "StudyDescription", 200),
-        referring_physician_name=_text(ds, "ReferringPhysicianName"),
-        modality=_text(ds, "Modality", 16),
+        study_id=text("StudyID", 16),
+        study_description=text("StudyDescription", 200),
+        referring_physician_name=text("ReferringPhysicianName"),
+        modality=text("Modality", 16),
         series_number=_int(ds, "SeriesNumber"),
-        series_description=_text(ds, "SeriesDescription", 200),
-        body_part_examined=_text(ds, "BodyPartExamined", 64),
+        series_description=text("SeriesDescription", 200),
+        body_part_examined=text("BodyPartExamined", 64),
         instance_number=_int(ds, "InstanceNumber"),
         rows=_int(ds, "Rows"),
         columns=_int(ds, "Columns"),
         number_of_frames=_int(ds, "NumberOfFrames"),
-        requested_priority=_text(ds, "RequestedProcedurePriority", 16),
-        reason_for_request=_text(ds, "ReasonForTheRequestedProcedure", 2000),
-        requested_procedure=_text(ds, "RequestedProcedureDescription", 200),
-        patient_history=_text(ds, "AdditionalPatientHistory", 4000),
+        requested_priority=text("RequestedProcedurePriority", 16),
+        reason_for_request=text("ReasonForTheRequestedProcedure", 2000),
+        requested_procedure=text("RequestedProcedureDescription", 200),
+        patient_history=text("AdditionalPatientHistory", 4000),
     )
 
 
