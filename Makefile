@@ -25,11 +25,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# dcmtk: storescu/echoscu/dcmdump as real DICOM peers in the tests. Under CI=true also Debian's
-# chromium, which the browser tests (tests/e2e, Playwright) drive: Playwright downloads no browser.
+# dcmtk: storescu/echoscu/dcmdump as real DICOM peers in the tests; zip writes a really
+# encrypted archive for them. Under CI=true also Debian's chromium, which the browser tests
+# (tests/e2e, Playwright) drive: Playwright downloads no browser.
 system-deps:
-	@command -v storescu >/dev/null || { \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dcmtk; }
+	@command -v storescu >/dev/null && command -v zip >/dev/null || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dcmtk zip; }
 	@if [ "$(CI)" = "true" ] && [ ! -x /usr/bin/chromium ]; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; fi
 
