@@ -54,6 +54,13 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class NotAcceptable(AppError):
+    """The Accept header allows no representation of the response we can give."""
+
+    status_code = 406
+    code = "not_acceptable"
+
+
 class Conflict(AppError):
     status_code = 409
     code = "conflict"

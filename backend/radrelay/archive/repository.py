@@ -9,7 +9,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.kit.db import insert_ignoring_conflicts
-from radrelay.models import Instance, Patient, Series, Study
+from radrelay.models import Instance, Series, Study
 
 _instances = cast(Table, Instance.__table__)
 _studies = cast(Table, Study.__table__)
@@ -97,9 +97,6 @@ class ArchiveRepository:
 
     async def study(self, session: AsyncSession, study_pk: int) -> Study | None:
         return await session.get(Study, study_pk)
-
-    async def patient(self, session: AsyncSession, patient_pk: int) -> Patient | None:
-        return await session.get(Patient, patient_pk)
 
 
 repository = ArchiveRepository()

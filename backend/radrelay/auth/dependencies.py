@@ -37,8 +37,7 @@ def current_principal(
 ) -> Principal:
     if not token:
         raise Unauthenticated()
-    secret = get_runtime(request).settings.resolved_secret_key()
-    return read_access_token(token, secret, client_ip(request))
+    return read_access_token(token, get_runtime(request).secret_key, client_ip(request))
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:

@@ -13,7 +13,7 @@ from radrelay.auth import tokens
 from radrelay.auth.repository import LOGIN_FAILED, users
 from radrelay.auth.schemas import Principal, Role, TokenResponse, UserCreate
 from radrelay.config import Settings
-from radrelay.errors import BadRequest, Conflict, TooManyRequests, Unauthenticated
+from radrelay.errors import BadRequest, TooManyRequests, Unauthenticated
 from radrelay.hospitals.service import hospitals
 from radrelay.kit.db import Database, utcnow
 from radrelay.models import RefreshToken, User
@@ -175,12 +175,6 @@ class AuthService:
         user.active = True
         await session.flush()
         return user, created
-
-    async def get_user(self, session: AsyncSession, username: str) -> User:
-        user = await users.by_username(session, username)
-        if user is None:
-            raise Conflict(f"No user {username!r}.")
-        return user
 
 
 auth_service = AuthService()

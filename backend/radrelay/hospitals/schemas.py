@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -48,10 +47,3 @@ class HospitalRead(BaseModel):
     name: str
     active: bool
     ae_titles: list[AETitleRead]
-
-
-class DeliveryEndpointIn(BaseModel):
-    kind: Literal["dicom", "webhook", "hl7"]
-    name: str = Field(min_length=1, max_length=100)
-    config: dict[str, Any] = Field(default_factory=dict)
-    active: bool = True

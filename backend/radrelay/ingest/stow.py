@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from radrelay.auth.dependencies import CurrentPrincipal, RuntimeDep
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import Source
-from radrelay.errors import AppError, BadRequest, UnsupportedMediaType
+from radrelay.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from radrelay.ingest.auth import sending_hospital
 from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import FileOutcome, Outcome
@@ -32,13 +32,6 @@ from radrelay.kit.multipart import Part, content_type_of, receive_multipart
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 
 DICOM_JSON = "application/dicom+json"
-
-
-class NotAcceptable(AppError):
-    """The Accept header allows no representation of the response we can give."""
-
-    status_code = 406
-    code = "not_acceptable"
 
 
 @router.post("/studies")

@@ -78,6 +78,8 @@ def extract(
 
     try:
         archive = zipfile.ZipFile(path)
+    # zipfile raises NotImplementedError for compression methods and features it lacks
+    # (e.g. a multi-disk archive): a problem with this upload, not with our code.
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         refuse(archive_name, f"the zip file cannot be read: {exc}")
         return files, outcomes
@@ -157,6 +159,8 @@ def _extract_member(
                     out.unlink(missing_ok=True)
                     return "refused: the member inflates past its declared size"
                 dst.write(chunk)
+    # NotImplementedError: a compression method zipfile lacks (deflate64, ...); RuntimeError: a
+    # member that needs a password. Both are this member's problem, reported as its outcome.
     except (
         zipfile.BadZipFile,
         zlib.error,

@@ -23,6 +23,8 @@ class Runtime:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Read once: resolving may read the key file, and every authenticated request needs it.
+        self.secret_key = settings.resolved_secret_key()
         self.db = Database(settings.resolved_database_url)
         self.storage: Storage = open_storage(settings.resolved_storage_url)
         self.events = events.EventBus(settings.redis_url)

@@ -27,7 +27,7 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
     runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
     try:
-        principal = read_access_token(token, runtime.settings.resolved_secret_key())
+        principal = read_access_token(token, runtime.secret_key)
     except Unauthenticated as exc:
         # Accepted first, then closed with 1008 (policy violation): a browser can only see a
         # close code after the handshake, and this one tells it to refresh the token rather than
