@@ -55,7 +55,8 @@ import httpx
 BIN = Path(sys.executable).parent
 RADRELAY = str(BIN / "radrelay")
 PY_SPY = str(BIN / "py-spy")
-STORESCU = shutil.which("storescu") or "/usr/bin/storescu"
+# dcmtk's, by path: pynetdicom installs a storescu of its own into the venv.
+STORESCU = "/usr/bin/storescu"
 ADMIN_PASSWORD = "admin-bench-password"
 CALLED_AE = "RADRELAY"
 

@@ -41,6 +41,9 @@ from conftest import Hospital, Server, World, wait_until
 from radrelay import synth
 
 CALLED_AE = "RADRELAY"
+# dcmtk's tools by path: pynetdicom installs its own storescu and echoscu into the venv's bin.
+DCMTK_STORESCU = "/usr/bin/storescu"
+DCMTK_ECHOSCU = "/usr/bin/echoscu"
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 DATASET_DOES_NOT_MATCH = 0xA900
@@ -225,7 +228,16 @@ def rejection(server: Server, calling: str, called: str = CALLED_AE) -> tuple[in
 
 def echoscu(server: Server, calling: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["echoscu", "-v", "-aec", CALLED_AE, "-aet", calling, "127.0.0.1", str(server.dicom_port)],
+        [
+            DCMTK_ECHOSCU,
+            "-v",
+            "-aec",
+            CALLED_AE,
+            "-aet",
+            calling,
+            "127.0.0.1",
+            str(server.dicom_port),
+        ],
         env={**os.environ, "TCP_NODELAY": "1"},
         capture_output=True,
         text=True,
@@ -289,7 +301,7 @@ class TestStorescu:
         )
         r = subprocess.run(
             [
-                "storescu",
+                DCMTK_STORESCU,
                 "-aec",
                 CALLED_AE,
                 "-aet",
