@@ -15,10 +15,6 @@ _instances = cast(Table, Instance.__table__)
 _studies = cast(Table, Study.__table__)
 
 
-_instances = cast(Table, Instance.__table__)
-_studies = cast(Table, Study.__table__)
-
-
 class ArchiveRepository:
     async def get_or_create(
         self,

@@ -1,19 +1,13 @@
 """Preparing a received object, away from the event loop: inspect it with pydicom and put its
 file in storage under its final key. No database.
 
-This is the CPU-heavy half of ingest (parsing, hashing, fsync), so it runs in a pool of worker
-processes (``RADRELAY_INGEST_PROCESSES``, two per core by default): Python threads would queue
-on the interpreter lock, processes use every core while the serving process keeps answering.
-Worker processes import the parent's ``__main__`` as multiprocessing's forkserver does: entry
-points must keep their work under ``if __name__ == "__main__"`` (console scripts do).
-Everything passed in and out is small and picklable; the file itself stays on disk.
+This is the CPU-heavy half of ingest (parsing, hashing, fsync), so it runs in the worker pool
+(``kit.pool``). Everything passed in and out is small and picklable; the file itself stays on
+disk.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -117,15 +111,3 @@ def _identified(outcome: FileOutcome, path: Path) -> FileOutcome:
             "series_instance_uid": found.get("SeriesInstanceUID", ""),
         }
     )
-
-
-def make_executor(processes: int | None) -> Executor:
-    """Worker processes (``forkserver``: forking a process that runs threads is unsafe), or
-    threads when ``processes`` is 0. By default two per core: half of a worker's time is spent
-    waiting for fsync, which another worker can use."""
-    if processes == 0:
-        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-prepare")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    workers = processes or min(8, 2 * (os.cpu_count() or 1))
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)

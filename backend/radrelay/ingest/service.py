@@ -15,8 +15,7 @@ import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, Future
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import cast
@@ -28,9 +27,9 @@ from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import ClinicalInfo, Source
 from radrelay.cases.service import cases
-from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, make_executor, prepare
+from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, prepare
 from radrelay.ingest.schemas import FileOutcome, Outcome
-from radrelay.kit import dicom
+from radrelay.kit import dicom, pool
 from radrelay.kit.db import on_commit
 from radrelay.kit.runtime import Runtime
 
@@ -89,17 +88,6 @@ class IngestService:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def _executor(self, runtime: Runtime, *, replace: bool = False) -> Executor:
-        with self._lock:
-            executor = runtime.local.get("ingest.executor")
-            if executor is None or replace:
-                if executor is not None:
-                    executor.shutdown(wait=False, cancel_futures=True)
-                executor = make_executor(runtime.settings.ingest_processes)
-                runtime.local["ingest.executor"] = executor
-                runtime.on_close(partial(executor.shutdown, wait=True, cancel_futures=True))
-            return executor  # type: ignore[no-any-return]
-
     def _submit(
         self, runtime: Runtime, hospital_id: int, item: Received, expected_study: str | None
     ) -> Future[Prepared | FileOutcome]:
@@ -107,15 +95,7 @@ class IngestService:
         config = PrepareConfig(
             settings.tmp_dir, settings.resolved_storage_url, settings.max_instance_bytes
         )
-        try:
-            return self._executor(runtime).submit(
-                prepare, config, hospital_id, item, expected_study
-            )
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): start a fresh pool rather than fail forever.
-            log.warning("ingest worker pool broke; starting a new one")
-            executor = self._executor(runtime, replace=True)
-            return executor.submit(prepare, config, hospital_id, item, expected_study)
+        return pool.submit(runtime, prepare, config, hospital_id, item, expected_study)
 
     def prepare(
         self,

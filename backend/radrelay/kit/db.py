@@ -95,11 +95,46 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _make_read_engine(url: str) -> AsyncEngine:
+    """SQLite readers on their own connections, in deferred transactions and query-only: in WAL
+    mode they read a snapshot while the one writer writes, so a search or a frame request
+    never queues behind ingest."""
+    engine = create_async_engine(
+        url, pool_size=4, max_overflow=4, pool_timeout=60, connect_args={"timeout": 30}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = _make_read_engine(url) if is_sqlite(url) else self.engine
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, ended (rolled back) as soon as the block ends: open it
+        around the queries, never around streaming a response."""
+        async with self.read_sessionmaker() as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     @property
     def dialect(self) -> str:
@@ -121,6 +156,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 ON_COMMIT = "on_commit"

@@ -6,6 +6,7 @@ handlers reach it through ``request.app.state.runtime``, jobs through ``ctx["run
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,8 @@ class Runtime:
         self._closers: list[Callable[[], Any]] = []
 
     def on_close(self, closer: Callable[[], Any]) -> None:
+        """``closer`` runs at ``close()``, last registered first; it may be a coroutine
+        function (to flush something to the database before it goes)."""
         self._closers.append(closer)
 
     async def start(
@@ -62,7 +65,9 @@ class Runtime:
         if self.jobs is not None:
             await self.jobs.close()
         for closer in reversed(self._closers):
-            closer()
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
         await self.events.close()
         await self.db.dispose()
 
