@@ -1,25 +1,42 @@
-"""The one rule for which cases a caller may see. Everything that lists or opens a case, and
-every later read of its images, goes through ``visible_hospitals``/``can_see``."""
+"""The one rule for which cases and studies a caller may see. Everything that lists or opens a
+case, and every read of images through DICOMweb, goes through ``scope_of``: the SQL that
+applies it is ``cases.repository.visible_studies`` / ``visible_cases``."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from radrelay.auth.schemas import Principal, Role
 
 
-def visible_hospitals(principal: Principal) -> list[int] | None:
-    """Hospital ids whose cases the caller may see; ``None`` means all of them."""
+@dataclass(frozen=True)
+class Scope:
+    """``everything``: coordinators and admins. Otherwise the studies of ``hospital_ids`` (a
+    technician's hospital), plus, for ``reader_id``, the studies of the cases assigned or
+    offered to that radiologist and those cases' priors (the same patient's earlier studies)."""
+
+    everything: bool = False
+    hospital_ids: tuple[int, ...] = ()
+    reader_id: int | None = None
+
+    def sees_event(self, event: dict[str, object]) -> bool:
+        """Live events name their hospital, and the readers they concern in ``reader_ids``."""
+        if self.everything or event.get("hospital_id") in self.hospital_ids:
+            return True
+        readers = event.get("reader_ids")
+        return (
+            self.reader_id is not None and isinstance(readers, list) and (self.reader_id in readers)
+        )
+
+
+def scope_of(principal: Principal) -> Scope:
     if principal.sees_all_hospitals:
-        return None
+        return Scope(everything=True)
     if principal.role == Role.tech and principal.hospital_id is not None:
-        return [principal.hospital_id]
-    # Radiologists see the cases assigned or offered to them, which comes with routing (issue 4);
-    # until a case is routed to them they see none.
-    return []
-
-
-def can_see(principal: Principal, hospital_id: int) -> bool:
-    hospitals = visible_hospitals(principal)
-    return hospitals is None or hospital_id in hospitals
+        return Scope(hospital_ids=(principal.hospital_id,))
+    if principal.role == Role.radiologist:
+        return Scope(reader_id=principal.user_id)
+    return Scope()
 
 
 def can_send_for(principal: Principal, hospital_id: int) -> bool:

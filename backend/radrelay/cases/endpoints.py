@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from radrelay.auth.dependencies import CurrentPrincipal, Session
-from radrelay.cases.schemas import CaseDetail, CasePage, CaseStatus, ClinicalInfo, Priority
+from radrelay.auth.dependencies import CurrentPrincipal, Session, require
+from radrelay.auth.schemas import Principal, Role
+from radrelay.cases.schemas import (
+    AssignmentCreate,
+    CaseDetail,
+    CasePage,
+    CaseStatus,
+    ClinicalInfo,
+    Priority,
+    PriorRead,
+)
 from radrelay.cases.service import cases
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
+
+StaffPrincipal = Annotated[Principal, Depends(require(Role.coordinator, Role.admin))]
 
 
 @router.get("", response_model=CasePage)
@@ -40,3 +51,20 @@ async def update_case(
 ) -> CaseDetail:
     """Change the priority or clinical information of one's own hospital's case."""
     return await cases.update_info(session, principal, case_id, body)
+
+
+@router.get("/{case_id}/priors", response_model=list[PriorRead])
+async def list_priors(
+    session: Session, principal: CurrentPrincipal, case_id: int
+) -> list[PriorRead]:
+    """The patient's earlier studies at the same hospital, newest first; open them through
+    DICOMweb with their Study Instance UID."""
+    return await cases.priors(session, principal, case_id)
+
+
+@router.post("/{case_id}/assignments", response_model=CaseDetail)
+async def assign_case(
+    session: Session, principal: StaffPrincipal, case_id: int, body: AssignmentCreate
+) -> CaseDetail:
+    """Give a case to a radiologist (taking it from any other), or offer it to one more."""
+    return await cases.assign(session, principal, case_id, body)

@@ -6,13 +6,70 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from radrelay.kit.db import insert_ignoring_conflicts
-from radrelay.models import Case, CaseEvent, Hospital, Patient, Study, User
+from radrelay.cases.auth import Scope
+from radrelay.kit.db import insert_ignoring_conflicts, utcnow
+from radrelay.models import Case, CaseAssignment, CaseEvent, Hospital, Patient, Study, User
 
 CaseRow = tuple[Case, Study, Patient, str]
+
+
+def _moment(study: Any) -> ColumnElement[str]:
+    # StudyDate then StudyTime (DA and TM sort as text), so earlier studies sort first.
+    return study.study_date + study.study_time  # type: ignore[no-any-return]
+
+
+def prior_of(candidate: Any, current: Any) -> ColumnElement[bool]:
+    """``candidate`` is a prior of ``current``: the same patient (patients are per hospital),
+    another study, done before it."""
+    return and_(
+        candidate.patient_pk == current.patient_pk,
+        candidate.id != current.id,
+        _moment(candidate) < _moment(current),
+    )
+
+
+def _holds(reader_id: int) -> tuple[Any, ColumnElement[bool]]:
+    """A fresh alias of the assignments and the condition that it is a live hold of the reader
+    (aliases keep the subqueries below from correlating with the caller's own tables)."""
+    held = aliased(CaseAssignment)
+    return held, and_(held.user_id == reader_id, held.active.is_(True))
+
+
+def visible_cases(scope: Scope) -> ColumnElement[bool]:
+    """SQL for ``Scope`` over cases: a reader sees the cases they hold, not their priors'."""
+    if scope.everything:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if scope.hospital_ids:
+        conditions.append(Case.hospital_id.in_(scope.hospital_ids))
+    if scope.reader_id is not None:
+        held, live = _holds(scope.reader_id)
+        conditions.append(select(held.id).where(live, held.case_id == Case.id).exists())
+    return or_(*conditions) if conditions else false()
+
+
+def visible_studies(scope: Scope, study: Any = Study) -> ColumnElement[bool]:
+    """SQL for ``Scope`` over studies (``study``: the Study entity or an alias of it)."""
+    if scope.everything:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if scope.hospital_ids:
+        conditions.append(study.hospital_id.in_(scope.hospital_ids))
+    if scope.reader_id is not None:
+        held, live = _holds(scope.reader_id)
+        case, current = aliased(Case), aliased(Study)
+        conditions.append(
+            select(held.id)
+            .join(case, case.id == held.case_id)
+            .join(current, current.id == case.study_pk)
+            .where(live, or_(current.id == study.id, prior_of(study, current)))
+            .exists()
+        )
+    return or_(*conditions) if conditions else false()
 
 
 class CaseRepository:
@@ -40,23 +97,23 @@ class CaseRepository:
             .join(Hospital, Hospital.id == Case.hospital_id)
         )
 
-    async def row(self, session: AsyncSession, case_id: int) -> CaseRow | None:
-        result = (await session.execute(self._joined().where(Case.id == case_id))).first()
+    async def row(self, session: AsyncSession, case_id: int, scope: Scope) -> CaseRow | None:
+        result = (
+            await session.execute(self._joined().where(Case.id == case_id, visible_cases(scope)))
+        ).first()
         return tuple(result) if result else None  # type: ignore[return-value]
 
     async def page(
         self,
         session: AsyncSession,
         *,
-        hospital_ids: Sequence[int] | None,
+        scope: Scope,
         statuses: Sequence[str],
         priorities: Sequence[str],
         limit: int,
         offset: int,
     ) -> tuple[list[CaseRow], int]:
-        where = []
-        if hospital_ids is not None:
-            where.append(Case.hospital_id.in_(hospital_ids))
+        where = [visible_cases(scope)]
         if statuses:
             where.append(Case.status.in_(statuses))
         if priorities:
@@ -83,6 +140,48 @@ class CaseRepository:
             .order_by(CaseEvent.at, CaseEvent.id)
         )
         return [(event, name) for event, name in rows]
+
+    async def priors(self, session: AsyncSession, study_pk: int) -> list[tuple[Study, int | None]]:
+        """Earlier studies of the study's patient, newest first, with their case id if any."""
+        current = aliased(Study)
+        rows = await session.execute(
+            select(Study, Case.id)
+            .select_from(current)
+            .join(Study, prior_of(Study, current))
+            .outerjoin(Case, Case.study_pk == Study.id)
+            .where(current.id == study_pk)
+            .order_by(_moment(Study).desc(), Study.id.desc())
+        )
+        return [(study, case_id) for study, case_id in rows]
+
+    async def reader(self, session: AsyncSession, user_id: int) -> User | None:
+        user = await session.get(User, user_id)
+        return user if user is not None and user.role == "radiologist" and user.active else None
+
+    async def end_assignments(
+        self, session: AsyncSession, case_id: int, kind: str, user_id: int | None = None
+    ) -> list[int]:
+        """End the active holds of ``kind`` on the case (of one user, if given); the user ids
+        that lost theirs."""
+        where = [
+            CaseAssignment.case_id == case_id,
+            CaseAssignment.kind == kind,
+            CaseAssignment.active.is_(True),
+        ]
+        if user_id is not None:
+            where.append(CaseAssignment.user_id == user_id)
+        result = await session.execute(
+            update(CaseAssignment)
+            .where(*where)
+            .values(active=False, ended_at=utcnow())
+            .returning(CaseAssignment.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        return [int(u) for u in result.scalars()]
+
+    async def add_assignment(self, session: AsyncSession, values: dict[str, Any]) -> None:
+        session.add(CaseAssignment(**values))
+        await session.flush()
 
     async def stable_candidates(
         self, session: AsyncSession, cutoff: datetime, limit: int

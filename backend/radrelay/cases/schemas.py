@@ -115,3 +115,30 @@ class CasePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class PriorRead(BaseModel):
+    """An earlier study of the case's patient at the same hospital."""
+
+    study_instance_uid: str
+    study_date: str
+    study_time: str
+    study_description: str
+    accession_number: str
+    modalities: list[str]
+    number_of_series: int
+    number_of_instances: int
+    case_id: int | None = Field(description="The prior's own case, when it was sent for reading.")
+
+
+class AssignmentKind(StrEnum):
+    assigned = "assigned"  # the reader's to read; one per case
+    offered = "offered"  # in the reader's pool until someone claims the case
+
+
+class AssignmentCreate(BaseModel):
+    """A coordinator gives a case to a radiologist, or offers it to them."""
+
+    reader_id: int = Field(description="User id of an active radiologist.")
+    kind: AssignmentKind = AssignmentKind.assigned
+    reason: str = Field(default="", max_length=1000)

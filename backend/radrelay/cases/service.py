@@ -21,6 +21,8 @@ from radrelay.auth.schemas import Principal
 from radrelay.cases import auth
 from radrelay.cases.repository import CaseRow, repository
 from radrelay.cases.schemas import (
+    AssignmentCreate,
+    AssignmentKind,
     CaseDetail,
     CaseEventRead,
     CasePage,
@@ -28,6 +30,7 @@ from radrelay.cases.schemas import (
     CaseStatus,
     ClinicalInfo,
     Priority,
+    PriorRead,
     Source,
 )
 from radrelay.errors import BadRequest, NotFound
@@ -207,6 +210,8 @@ class CaseService:
         if case is None:
             return
         await archive.refresh_study_summary(session, case.study_pk)
+        # Readers open the case soon: have the viewer's metadata ready before they do.
+        jobs.enqueue(session, "index_study", f"index-study:{case.study_pk}", study_pk=case.study_pk)
 
     # --- reading and editing, always through the scope rule -------------------------------
 
@@ -222,7 +227,7 @@ class CaseService:
     ) -> CasePage:
         rows, total = await repository.page(
             session,
-            hospital_ids=auth.visible_hospitals(principal),
+            scope=auth.scope_of(principal),
             statuses=[s.value for s in statuses],
             priorities=[p.value for p in priorities],
             limit=limit,
@@ -240,11 +245,98 @@ class CaseService:
     async def _visible_row(
         self, session: AsyncSession, principal: Principal, case_id: int
     ) -> CaseRow:
-        row = await repository.row(session, case_id)
+        row = await repository.row(session, case_id, auth.scope_of(principal))
         # Out of scope looks exactly like absent: a hospital must not learn others' case ids.
-        if row is None or not auth.can_see(principal, row[0].hospital_id):
+        if row is None:
             raise NotFound(f"No case {case_id}.")
         return row
+
+    async def priors(
+        self, session: AsyncSession, principal: Principal, case_id: int
+    ) -> list[PriorRead]:
+        """The case patient's earlier studies at the same hospital, newest first. Whoever may
+        see the case may see these (the scope rule grants a reader the priors of their cases)."""
+        case = (await self._visible_row(session, principal, case_id))[0]
+        found = await repository.priors(session, case.study_pk)
+        audit.record(
+            session,
+            principal,
+            "case.priors",
+            object_type="case",
+            object_id=case_id,
+            hospital_id=case.hospital_id,
+            detail={"count": len(found)},
+        )
+        return [
+            PriorRead(
+                study_instance_uid=s.study_instance_uid,
+                study_date=s.study_date,
+                study_time=s.study_time,
+                study_description=s.study_description,
+                accession_number=s.accession_number,
+                modalities=[m for m in s.modalities_in_study.split("\\") if m],
+                number_of_series=s.number_of_series,
+                number_of_instances=s.number_of_instances,
+                case_id=prior_case,
+            )
+            for s, prior_case in found
+        ]
+
+    async def assign(
+        self, session: AsyncSession, principal: Principal, case_id: int, body: AssignmentCreate
+    ) -> CaseDetail:
+        """Give (or offer) a case to a radiologist. Giving it takes it from whoever held it:
+        one reader per case."""
+        case = (await self._visible_row(session, principal, case_id))[0]
+        reader = await repository.reader(session, body.reader_id)
+        if reader is None:
+            raise BadRequest(f"User {body.reader_id} is not an active radiologist.")
+        # Giving a case takes it from whoever held it (one reader per case); offering it to
+        # one more reader leaves the other offers standing.
+        only = reader.id if body.kind == AssignmentKind.offered else None
+        released = await repository.end_assignments(session, case_id, body.kind.value, only)
+        await repository.add_assignment(
+            session,
+            {
+                "case_id": case_id,
+                "user_id": reader.id,
+                "kind": body.kind.value,
+                "active": True,
+                "reason": body.reason,
+                "created_by_id": principal.user_id,
+                "created_at": utcnow(),
+            },
+        )
+        session.add(
+            _event(
+                case_id,
+                body.kind.value,
+                principal,
+                reader_id=reader.id,
+                previous=released,
+                reason=body.reason,
+            )
+        )
+        events.publish(
+            session,
+            {
+                "type": "case.assigned",
+                "case_id": case_id,
+                "hospital_id": case.hospital_id,
+                "reader_ids": sorted({reader.id, *released}),
+            },
+        )
+        audit.record(
+            session,
+            principal,
+            "case.assign",
+            object_type="case",
+            object_id=case_id,
+            hospital_id=case.hospital_id,
+            detail={"reader_id": reader.id, "kind": body.kind.value},
+        )
+        await session.flush()
+        return await self.detail(session, principal, case_id)
 
     async def detail(self, session: AsyncSession, principal: Principal, case_id: int) -> CaseDetail:
         row = await self._visible_row(session, principal, case_id)

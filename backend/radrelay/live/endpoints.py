@@ -35,6 +35,7 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
         await websocket.close(code=1008, reason=exc.message[:120])
         return
     await websocket.send_json({"type": "hello", "user_id": principal.user_id})
+    scope = case_auth.scope_of(principal)
     async with runtime.events.subscribe() as queue:
         # Wait for the next event and for the client at once, so a closed tab ends this handler
         # at once rather than at the next event or ping.
@@ -53,8 +54,7 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
                     await websocket.send_json({"type": "ping"})
                     continue
                 event, next_event = next_event.result(), None
-                hospital_id = event.get("hospital_id")
-                if isinstance(hospital_id, int) and case_auth.can_see(principal, hospital_id):
+                if scope.sees_event(event):
                     await websocket.send_json(event)
         except WebSocketDisconnect:
             pass

@@ -1,9 +1,9 @@
 """All tables, imported here so Alembic and the app see one complete metadata."""
 
-from radrelay.models.archive import Instance, Patient, Series, Study
+from radrelay.models.archive import Instance, InstanceMetadata, Patient, Series, Study
 from radrelay.models.audit import AuditEvent
 from radrelay.models.base import Base
-from radrelay.models.case import Case, CaseEvent
+from radrelay.models.case import Case, CaseAssignment, CaseEvent
 from radrelay.models.hospital import DeliveryEndpoint, Hospital, HospitalAETitle
 from radrelay.models.user import RefreshToken, User
 
@@ -11,11 +11,13 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Case",
+    "CaseAssignment",
     "CaseEvent",
     "DeliveryEndpoint",
     "Hospital",
     "HospitalAETitle",
     "Instance",
+    "InstanceMetadata",
     "Patient",
     "RefreshToken",
     "Series",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from radrelay.kit.db import utcnow
@@ -93,3 +93,29 @@ class Instance(IdMixin, Base):
     source: Mapped[str] = mapped_column(String(16))
     conflict: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstanceMetadata(Base):
+    """What WADO-RS serves without opening the file again: the data set as DICOM JSON and
+    where the pixel data of each frame lies in the stored file.
+
+    Computed away from the receive path (pydicom's JSON conversion costs a few milliseconds
+    per object, more than the rest of ingest): by the ``index_study`` job when a case becomes
+    ready, or on the first read of an object that arrived later.
+    """
+
+    __tablename__ = "instance_metadata"
+
+    instance_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    # DICOM JSON (PS3.18 F.2) of the data set, file meta excluded. BulkDataURI values are
+    # relative to the instance's URL ("bulkdata/<n>"): the base is added per request.
+    document: Mapped[str] = mapped_column(Text)
+    bits_allocated: Mapped[int | None]
+    # Native pixel data: file offset of the value and the size of one frame. Encapsulated:
+    # per frame, its fragments as [offset, length] pairs in the file; None when the frames
+    # cannot be told apart without decoding (several fragments per frame and no offset table).
+    pixel_offset: Mapped[int | None] = mapped_column(BigInteger)
+    frame_length: Mapped[int | None] = mapped_column(BigInteger)
+    frames: Mapped[list[list[list[int]]] | None] = mapped_column(JSON)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from radrelay.kit.db import utcnow
@@ -57,3 +57,35 @@ class CaseEvent(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CaseAssignment(IdMixin, Base):
+    """A reader's hold on a case: ``assigned`` (theirs to read) or ``offered`` (in their pool,
+    theirs if they claim it). What a radiologist may see follows from the active rows.
+
+    At most one active ``assigned`` row per case (partial unique index): two readers on one
+    case is a database error, not a race someone has to notice.
+    """
+
+    __tablename__ = "case_assignments"
+    __table_args__ = (
+        Index("ix_case_assignments_user_id_active", "user_id", "active"),
+        Index("ix_case_assignments_case_id", "case_id"),
+        Index(
+            "uq_case_assignments_one_reader",
+            "case_id",
+            unique=True,
+            sqlite_where=text("active AND kind = 'assigned'"),
+            postgresql_where=text("active AND kind = 'assigned'"),
+        ),
+    )
+
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="RESTRICT"))
+    # assigned | offered
+    kind: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
