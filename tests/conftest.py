@@ -194,6 +194,9 @@ def running_server(tmp: Path, **overrides: str) -> Iterator[Server]:
         database_url = stack.enter_context(fresh_postgres_database()) if PG_URL else None
         env = server_env(tmp, database_url, **overrides)
         server = Server(tmp, env, free_port(), free_port(), tmp / "server.log")
+        # dicomweb-client sends Host without the port: the server must know its own address to
+        # write absolute URLs (RetrieveURL, BulkDataURI), as a deployment behind a proxy does.
+        env.setdefault("RADRELAY_PUBLIC_URL", server.url)
         server.cli("migrate")
         server.cli(
             "users",

@@ -18,11 +18,15 @@ from fastapi.responses import FileResponse, JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from radrelay import worker
+from radrelay.audit.endpoints import router as audit_router
 from radrelay.auth.endpoints import router as auth_router
 from radrelay.cases.endpoints import router as cases_router
 from radrelay.config import Settings
+from radrelay.dicomweb.endpoints import router as dicomweb_router
+from radrelay.dicomweb.endpoints import wado_uri_router
 from radrelay.errors import AppError, NotFound
 from radrelay.hospitals.endpoints import router as hospitals_router
 from radrelay.ingest.endpoints import router as upload_router
@@ -71,14 +75,26 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
         summary="Teleradiology for a virtual imaging center: intake, routing, reading, reports.",
         lifespan=lifespan,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # JSON compresses tenfold; DICOM objects, frames and images hardly at all, and compressing
+    # them would cost more CPU than the transfer it saves.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=5,
+        exclude_content_types=(
+            *DEFAULT_EXCLUDED_CONTENT_TYPES,
+            "multipart/related",
+            "application/dicom",
+            "application/octet-stream",
+        ),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "Content-Location", "Warning"],
+            expose_headers=["ETag", "Content-Location", "Warning", "Content-Range"],
         )
 
     @app.exception_handler(AppError)
@@ -118,8 +134,11 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
         auth_router,
         hospitals_router,
         cases_router,
+        audit_router,
         upload_router,
         stow_router,
+        dicomweb_router,
+        wado_uri_router,
         live_router,
     ):
         app.include_router(router)

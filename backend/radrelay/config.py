@@ -39,6 +39,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="The address clients reach the API at (https://pacs.example.org), for the "
+        "absolute URLs of DICOMweb answers; default: taken from each request's Host header.",
+    )
     dicom_host: str = "0.0.0.0"
     dicom_port: int = 11112
     dicom_ae_title: str = "RADRELAY"

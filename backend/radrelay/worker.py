@@ -13,12 +13,13 @@ from arq.connections import RedisSettings
 
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
+from radrelay.dicomweb.tasks import index_study
 from radrelay.kit import jobs
 from radrelay.kit.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS: list[jobs.JobFunction] = [case_ready]
+FUNCTIONS: list[jobs.JobFunction] = [case_ready, index_study]
 
 
 def periodic(settings: Settings) -> list[jobs.Periodic]:

@@ -28,6 +28,7 @@ from radrelay.ingest.schemas import FileOutcome, Outcome
 from radrelay.ingest.service import Origin, ingest, stored_per_study
 from radrelay.kit import dicom
 from radrelay.kit.multipart import Part, content_type_of, receive_multipart
+from radrelay.kit.urls import dicomweb_base
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 
@@ -159,7 +160,7 @@ def _check_accept(request: Request) -> None:
 def _response(
     request: Request, outcomes: list[FileOutcome], expected_study: str | None
 ) -> Response:
-    base = str(request.base_url).rstrip("/") + "/dicomweb"
+    base = dicomweb_base(request)
     response = Dataset()
     stored = [o for o in outcomes if o.outcome.ok]
     failed = [o for o in outcomes if not o.outcome.ok]

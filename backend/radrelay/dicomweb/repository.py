@@ -1,0 +1,234 @@
+"""SQL for reading the image index: QIDO searches and the rows WADO-RS serves from. Every
+query here is limited by ``cases.repository.visible_studies``, the one scope rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from radrelay.cases.auth import Scope
+from radrelay.cases.repository import visible_studies
+from radrelay.dicomweb.qido import Condition, Match, Query, date_range, like_pattern
+from radrelay.kit.db import insert_ignoring_conflicts
+from radrelay.models import Instance, InstanceMetadata, Patient, Series, Study
+
+
+@dataclass(frozen=True)
+class Located:
+    """One stored object as WADO-RS needs it."""
+
+    instance_pk: int
+    study_pk: int
+    hospital_id: int
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    storage_key: str
+    sha256: str
+    number_of_frames: int | None
+    rows: int | None  # None: no image (a report, a PDF ...)
+    described: bool  # metadata computed (see ``InstanceMetadata``)
+    document: str | None  # loaded only when asked for
+    pixel_offset: int | None
+    frame_length: int | None
+    frames: list[list[list[int]]] | None
+
+
+def _text_match(column: Any, value: str, fuzzy: bool, name: bool) -> ColumnElement[bool]:
+    pattern, _ = like_pattern(value)
+    if not name:
+        return column.like(pattern, escape="!")  # type: ignore[no-any-return]
+    col, p = func.lower(column), pattern.lower()
+    # Any group of the name (alphabetic=ideographic=phonetic), case-insensitively.
+    options = [
+        col.like(p, escape="!"),
+        col.like(p + "=%", escape="!"),
+        col.like("%=" + p, escape="!"),
+        col.like("%=" + p + "=%", escape="!"),
+    ]
+    if fuzzy:
+        # The start of any component: family or given name, in any group.
+        options += [col.like(f"{sep}{p}%", escape="!") for sep in ("", "%^", "%=", "% ")]
+    return or_(*options)
+
+
+def _condition(c: Condition, fuzzy: bool) -> ColumnElement[bool]:
+    column, match = c.attr.column, c.attr.match
+    value = c.values[0] if c.values else ""
+    if match == Match.uid:
+        return column.in_(c.values)  # type: ignore[no-any-return]
+    if match == Match.modality:
+        wrapped = literal("\\") + column + literal("\\")
+        return or_(*(wrapped.like(f"%\\{m}\\%", escape="!") for m in c.values))
+    if match in (Match.date, Match.time):
+        low, high = date_range(c.attr, value)
+        parts = []
+        if low is not None:
+            parts.append(column >= low)
+        if high is not None:
+            parts.append(column <= high)
+        return and_(*parts)
+    if match == Match.number:
+        try:
+            return column == int(value)  # type: ignore[no-any-return]
+        except ValueError:
+            from radrelay.errors import BadRequest
+
+            raise BadRequest(f"{c.attr.keyword} must be a number, not {value!r}.") from None
+    return _text_match(column, value, fuzzy, name=match == Match.name)
+
+
+def _where(query: Query) -> list[ColumnElement[bool]]:
+    # "*" alone matches everything, including empty values (PS3.4 C.2.2.2.4).
+    return [
+        _condition(c, query.fuzzy)
+        for c in query.conditions
+        if not (c.attr.match in (Match.text, Match.name) and c.values == ("*",))
+    ]
+
+
+class DicomwebRepository:
+    async def studies(
+        self, session: AsyncSession, scope: Scope, query: Query
+    ) -> list[tuple[Study, Patient]]:
+        stmt = (
+            select(Study, Patient)
+            .join(Patient, Patient.id == Study.patient_pk)
+            .where(visible_studies(scope), *_where(query))
+            .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.id.desc())
+        )
+        rows = await session.execute(self._page(stmt, query))
+        return [(s, p) for s, p in rows]
+
+    async def series(
+        self, session: AsyncSession, scope: Scope, query: Query
+    ) -> list[tuple[Series, Study, Patient]]:
+        stmt = (
+            select(Series, Study, Patient)
+            .join(Study, Study.id == Series.study_pk)
+            .join(Patient, Patient.id == Study.patient_pk)
+            .where(visible_studies(scope), *_where(query))
+            .order_by(Study.id.desc(), Series.series_number, Series.id)
+        )
+        rows = await session.execute(self._page(stmt, query))
+        return [(se, s, p) for se, s, p in rows]
+
+    async def instances(
+        self, session: AsyncSession, scope: Scope, query: Query
+    ) -> list[tuple[Instance, Series, Study, Patient, int | None]]:
+        stmt = (
+            select(Instance, Series, Study, Patient, InstanceMetadata.bits_allocated)
+            .join(Series, Series.id == Instance.series_pk)
+            .join(Study, Study.id == Instance.study_pk)
+            .join(Patient, Patient.id == Study.patient_pk)
+            .outerjoin(InstanceMetadata, InstanceMetadata.instance_pk == Instance.id)
+            .where(Instance.conflict.is_(False), visible_studies(scope), *_where(query))
+            .order_by(Study.id.desc(), Series.series_number, Instance.instance_number, Instance.id)
+        )
+        rows = await session.execute(self._page(stmt, query))
+        return [(i, se, s, p, b) for i, se, s, p, b in rows]
+
+    def _page(self, stmt: Any, query: Query) -> Any:
+        # One row more than asked tells whether there are more.
+        return stmt.limit(query.limit + 1).offset(query.offset)
+
+    async def locate(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+        *,
+        with_document: bool = False,
+    ) -> list[Located]:
+        """The stored objects of a study, series or instance the scope allows, in series and
+        instance order. Of two different objects sent under one SOP Instance UID, the first
+        one received is served; the other waits for a coordinator (``sop_conflict``)."""
+        columns: list[Any] = [
+            Instance.id,
+            Instance.study_pk,
+            Study.hospital_id,
+            Study.study_instance_uid,
+            Series.series_instance_uid,
+            Instance.sop_instance_uid,
+            Instance.sop_class_uid,
+            Instance.transfer_syntax_uid,
+            Instance.storage_key,
+            Instance.sha256,
+            Instance.number_of_frames,
+            Instance.rows,
+            InstanceMetadata.instance_pk.is_not(None),
+            InstanceMetadata.document if with_document else literal(None),
+            InstanceMetadata.pixel_offset,
+            InstanceMetadata.frame_length,
+            InstanceMetadata.frames,
+        ]
+        where = [Study.study_instance_uid == study_uid, Instance.conflict.is_(False)]
+        if series_uid is not None:
+            where.append(Series.series_instance_uid == series_uid)
+        if sop_uid is not None:
+            where.append(Instance.sop_instance_uid == sop_uid)
+        rows = await session.execute(
+            select(*columns)
+            .join(Series, Series.id == Instance.series_pk)
+            .join(Study, Study.id == Instance.study_pk)
+            .outerjoin(InstanceMetadata, InstanceMetadata.instance_pk == Instance.id)
+            .where(visible_studies(scope), *where)
+            .order_by(Series.series_number, Series.id, Instance.instance_number, Instance.id)
+        )
+        return [Located(*tuple(row)) for row in rows]
+
+    async def without_metadata(self, session: AsyncSession, study_pk: int) -> list[Located]:
+        """A study's objects whose metadata is not computed yet (for the indexing job)."""
+        rows = await session.execute(
+            select(
+                Instance.id,
+                Instance.study_pk,
+                Study.hospital_id,
+                Study.study_instance_uid,
+                Series.series_instance_uid,
+                Instance.sop_instance_uid,
+                Instance.sop_class_uid,
+                Instance.transfer_syntax_uid,
+                Instance.storage_key,
+                Instance.sha256,
+                Instance.number_of_frames,
+                Instance.rows,
+                literal(False),
+                literal(None),
+                literal(None),
+                literal(None),
+                literal(None),
+            )
+            .join(Series, Series.id == Instance.series_pk)
+            .join(Study, Study.id == Instance.study_pk)
+            .outerjoin(InstanceMetadata, InstanceMetadata.instance_pk == Instance.id)
+            .where(Instance.study_pk == study_pk, InstanceMetadata.instance_pk.is_(None))
+        )
+        return [Located(*tuple(row)) for row in rows]
+
+    async def save_metadata(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        # Two readers may compute the same object's metadata at once; both results are equal.
+        for row in rows:
+            await session.execute(
+                insert_ignoring_conflicts(session, InstanceMetadata.__table__, row, ["instance_pk"])
+            )
+
+    async def study_pks(self, session: AsyncSession, study_uid: str, scope: Scope) -> list[int]:
+        return list(
+            await session.scalars(
+                select(Study.id).where(
+                    Study.study_instance_uid == study_uid, visible_studies(scope)
+                )
+            )
+        )
+
+
+repository = DicomwebRepository()
