@@ -494,7 +494,7 @@ class TestRendered:
                 headers={"Accept": "image/png"},
             )
             assert r.status_code == 200
-            images.append(list(_image(r.content).convert("L").getdata()))
+            images.append(_image(r.content).convert("L").tobytes())
         assert images[0] != images[1]
         assert all(a + b == 255 for a, b in zip(*images, strict=True))
 
@@ -588,6 +588,7 @@ class TestScope:
 
         assert visible(hospital.tech) == set(uids)
         assert visible(coordinator) == set(uids)
+        assert visible(world.admin) == set(uids)
         assert visible(other.tech) == set()
         assert visible(reader) == set()
         for path in _paths(current[0]):

@@ -171,8 +171,7 @@ async def _locate(
             session, principal, study, series, sop, with_document=with_document
         )
     if (described or with_document) and not all(o.described for o in objs):
-        async with runtime.uow() as session:
-            objs = await dicomweb.complete(runtime, session, objs)
+        objs = await dicomweb.complete(runtime, objs)
     return objs
 
 

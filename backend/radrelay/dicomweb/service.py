@@ -138,16 +138,17 @@ class DicomwebService:
             raise StorageError(f"stored object {obj.instance_pk} is missing from storage")
         return path
 
-    async def complete(
-        self, runtime: Runtime, session: AsyncSession, objs: Sequence[Located]
-    ) -> list[Located]:
+    async def complete(self, runtime: Runtime, objs: Sequence[Located]) -> list[Located]:
         """The objects with their metadata, computing (and keeping) what is missing: objects
-        that arrived after their case was indexed, or before the indexing job got to them."""
+        that arrived after their case was indexed, or before the indexing job got to them.
+        Computed before the transaction that keeps it opens: SQLite has one writer, and ingest
+        must not wait for pydicom."""
         missing = [o for o in objs if not o.described]
         if not missing:
             return list(objs)
         described = await self._describe(runtime, missing)
-        await repository.save_metadata(session, [row for _, row in described])
+        async with runtime.uow() as session:
+            await repository.save_metadata(session, [row for _, row in described])
         done = {obj.instance_pk: row for obj, row in described}
         out = []
         for obj in objs:

@@ -170,17 +170,20 @@ def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
 
 
 def insert_ignoring_conflicts(
-    session: AsyncSession, table: Any, values: dict[str, Any], conflict_columns: Sequence[str]
+    session: AsyncSession,
+    table: Any,
+    values: dict[str, Any] | None,
+    conflict_columns: Sequence[str],
 ) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect.
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect. ``values`` None: the
+    caller executes the statement with a list of rows (one executemany).
 
     Concurrent receivers (several associations, several API processes) create the same patient,
     study or series at the same moment; letting the database arbitrate avoids a lost update and a
     retry loop."""
     dialect = session.get_bind().dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        builder(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=list(conflict_columns))
-    )
+    stmt = builder(table)
+    if values is not None:
+        stmt = stmt.values(**values)
+    return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
