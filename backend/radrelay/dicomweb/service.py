@@ -216,17 +216,13 @@ class DicomwebService:
 
 
 def _values(**rows: Any) -> dict[str, Any]:
-    """Attribute values of index rows by keyword, for ``qido.result``."""
+    """Attribute values by keyword from index rows named by their model (study=, series= ...),
+    for ``qido.result``."""
     values: dict[str, Any] = {}
     for attr in qido.ATTRS.values():
-        column = attr.column
-        if column is None:
-            continue
-        entity = column.class_.__name__.lower()
-        key = {"instancemetadata": "instance"}.get(entity, entity)
-        row = rows.get(key)
-        if row is not None and entity != "instancemetadata":
-            values[attr.keyword] = getattr(row, column.key)
+        row = rows.get(attr.column.class_.__name__.lower())
+        if row is not None:
+            values[attr.keyword] = getattr(row, attr.column.key)
     return values
 
 
