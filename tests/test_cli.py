@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 import pydicom
 
-from conftest import RADRELAY, Server, login, server_env
+from conftest import RADRELAY, ROOT, Server, login, server_env
 
 
 class TestHospitalsAndUsers:
@@ -106,6 +107,41 @@ class TestServeNeedsASchema:
         )
         assert result.returncode == 2
         assert "radrelay migrate" in result.stderr
+
+
+class TestRules:
+    def test_check_passes_on_the_shipped_rules(self, tmp_path: Path) -> None:
+        result = subprocess.run(
+            [RADRELAY, "rules", "check"],
+            env=server_env(tmp_path, None),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "golden cases pass" in result.stdout
+
+    def test_check_and_serve_name_what_to_fix(self, tmp_path: Path) -> None:
+        rules = tmp_path / "rules"
+        shutil.copytree(ROOT / "worklist_rules", rules)
+        sla = rules / "sla.yaml"
+        sla.write_text(sla.read_text().replace("mode: active", "mode: sometimes", 1))
+        env = server_env(tmp_path, None)
+        checked = subprocess.run(
+            [RADRELAY, "rules", "check", str(rules)], env=env, capture_output=True, text=True
+        )
+        assert checked.returncode == 1
+        assert "sla.yaml: mode" in checked.stderr
+        subprocess.run([RADRELAY, "migrate"], env=env, check=True, capture_output=True)
+        served = subprocess.run(
+            [RADRELAY, "serve", "--port", "0"],
+            env={**env, "RADRELAY_RULES_DIR": str(rules)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert served.returncode == 1
+        assert "sla.yaml: mode" in served.stderr
 
 
 class TestSynth:

@@ -24,6 +24,8 @@ hospitals_app = typer.Typer(no_args_is_help=True, help="Hospitals and their DICO
 users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
 app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(users_app, name="users")
+rules_app = typer.Typer(no_args_is_help=True, help="Routing rules (worklist_rules/).")
+app.add_typer(rules_app, name="rules")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -51,6 +53,7 @@ def serve(
 
     settings = _settings(host=host, port=port, dicom_port=dicom_port, dicom_enabled=dicom)
     _require_schema(settings)
+    _require_rules(settings)
     uvicorn.run(
         create_app(settings, with_gateway=True),
         host=settings.host,
@@ -107,6 +110,7 @@ def worker(
     if check:
         raise typer.Exit(check_health(worker_settings(settings)))  # type: ignore[arg-type]
     _require_schema(settings)
+    _require_rules(settings)
     run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
@@ -125,6 +129,38 @@ def migrate(
     else:
         migrations.upgrade(settings.resolved_database_url, revision)
     typer.echo(f"database at {'revision ' + revision if down else 'the newest revision'}")
+
+
+def _require_rules(settings: Settings) -> None:
+    """Rules are validated before anything starts: a bad rules file stops the process with
+    what to fix, rather than routing by half a policy."""
+    from radrelay.routing.rules import RulesError, load_rules
+
+    try:
+        load_rules(settings.rules_dir)
+    except RulesError as exc:
+        typer.echo(f"error: the rules in {settings.rules_dir} are not valid:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+
+
+@rules_app.command("check")
+def rules_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Rules directory (default: RADRELAY_RULES_DIR).")
+    ] = None,
+) -> None:
+    """Validate the rule files and run their golden cases; exit 1 listing every problem."""
+    from radrelay.routing.rules import check
+
+    folder = directory or _settings().rules_dir
+    problems = check(folder)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{folder}: rules valid, golden cases pass")
 
 
 def _require_schema(settings: Settings) -> None:

@@ -16,6 +16,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The checkout (or /app in the image): where worklist_rules/ and frontend/ live.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RADRELAY_", extra="ignore")
@@ -84,6 +87,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     frontend_dir: Path | None = Field(
         default=None, description="Built UI to serve at /; default frontend/dist if present."
+    )
+    rules_dir: Path = Field(
+        default=REPO_ROOT / "worklist_rules",
+        description="Routing, SLA, subspecialty and workload rules (YAML), checked at start.",
     )
 
     @field_validator("dicom_ae_title")
