@@ -76,6 +76,7 @@ test: lint test-frontend test-embedded
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dicomweb.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts frontend/node_modules frontend/dist
