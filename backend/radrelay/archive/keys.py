@@ -22,3 +22,10 @@ def storage_key(hospital_id: int, h: Header, sha256: str) -> str:
         f"h{hospital_id}/{h.study_instance_uid}/{h.series_instance_uid}/"
         f"{h.sop_instance_uid}.{sha256[:16]}.dcm"
     )
+
+
+def name_search(patient_name: str) -> str:
+    """A person name as QIDO matches it: lower case, each group (alphabetic, ideographic,
+    phonetic) between ``=`` marks, so that one LIKE finds a name by any of its groups
+    (``%=zhang^wei=%``, ``%=张*``) instead of several per row."""
+    return "=" + patient_name.lower() + "="

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from radrelay.archive.keys import patient_key
+from radrelay.archive.keys import name_search, patient_key
 from radrelay.archive.repository import repository
 from radrelay.kit.db import utcnow
 from radrelay.kit.dicom import Header
@@ -33,6 +33,7 @@ class ArchiveService:
                 "patient_id": h.patient_id,
                 "issuer_of_patient_id": h.issuer_of_patient_id,
                 "patient_name": h.patient_name,
+                "name_search": name_search(h.patient_name),
                 "birth_date": h.birth_date,
                 "sex": h.sex,
                 "created_at": utcnow(),

@@ -418,7 +418,7 @@ async def retrieve_frames(
     """Uncompressed (``type="application/octet-stream"``), or as stored when the Accept header
     allows it (``transfer-syntax=*``, or the stored syntax's image media type)."""
     numbers = _frame_numbers(frames)
-    obj = (await _locate(runtime, principal, study, series, sop, described=True))[0]
+    obj = await dicomweb.instance(runtime, principal, study, series, sop)
     _check_frames(obj, numbers)
     return await _frames_response(request, runtime, principal, obj, numbers, "dicomweb.frames")
 
@@ -562,8 +562,8 @@ async def instance_rendered(
     series: str,
     sop: str,
 ) -> Response:
-    objs = await _locate(runtime, principal, study, series, sop)
-    return await _rendered(request, runtime, principal, objs, [1])
+    obj = await dicomweb.instance(runtime, principal, study, series, sop)
+    return await _rendered(request, runtime, principal, [obj], [1])
 
 
 @router.get(
@@ -580,9 +580,9 @@ async def frames_rendered(
     frames: str,
 ) -> Response:
     numbers = _frame_numbers(frames)
-    objs = await _locate(runtime, principal, study, series, sop)
-    _check_frames(objs[0], numbers)
-    return await _rendered(request, runtime, principal, objs, numbers)
+    obj = await dicomweb.instance(runtime, principal, study, series, sop)
+    _check_frames(obj, numbers)
+    return await _rendered(request, runtime, principal, [obj], numbers)
 
 
 @router.get("/studies/{study}/thumbnail", summary="Thumbnail of a study")

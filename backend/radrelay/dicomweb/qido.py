@@ -41,13 +41,14 @@ class Attr:
     keyword: str
     vr: str
     level: Level
-    column: Any  # the indexed column, or None for a value computed per result
+    column: Any  # the indexed column the value comes from
     match: Match | None  # None: returned, not matchable
     default: bool  # returned without includefield (PS3.18 Tables 10.6.3-3 to -5)
+    search: Any = None  # a column prepared for matching, when it is not ``column`` itself
+    tag: str = field(init=False)  # "00100010", the DICOM JSON key
 
-    @property
-    def tag(self) -> str:
-        return f"{tag_for_keyword(self.keyword):08X}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{tag_for_keyword(self.keyword):08X}")
 
 
 _S, _SE, _I = Level.study, Level.series, Level.instance
@@ -59,7 +60,7 @@ ATTRS: dict[str, Attr] = {
         Attr("AccessionNumber", "SH", _S, Study.accession_number, Match.text, True),
         Attr("ModalitiesInStudy", "CS", _S, Study.modalities_in_study, Match.modality, True),
         Attr("ReferringPhysicianName", "PN", _S, Study.referring_physician_name, Match.name, True),
-        Attr("PatientName", "PN", _S, Patient.patient_name, Match.name, True),
+        Attr("PatientName", "PN", _S, Patient.patient_name, Match.name, True, Patient.name_search),
         Attr("PatientID", "LO", _S, Patient.patient_id, Match.text, True),
         Attr("IssuerOfPatientID", "LO", _S, Patient.issuer_of_patient_id, Match.text, False),
         Attr("PatientBirthDate", "DA", _S, Patient.birth_date, Match.date, True),
@@ -87,7 +88,8 @@ ATTRS: dict[str, Attr] = {
         ),
     )
 }
-_LEVELS = {_S: (_S,), _SE: (_S, _SE), _I: (_S, _SE, _I)}
+# The levels whose attributes a result of each level carries.
+LEVELS = {_S: (_S,), _SE: (_S, _SE), _I: (_S, _SE, _I)}
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
@@ -126,7 +128,7 @@ def parse(level: Level, params: Sequence[tuple[str, str]], scoped: Sequence[str]
     by the URL (e.g. StudyInstanceUID in /studies/{uid}/series), which are not returned again
     as matching keys."""
     query = Query(level)
-    allowed = _LEVELS[level]
+    allowed = LEVELS[level]
     grouped: dict[str, list[str]] = {}
     for key, value in params:
         name = key.strip()
@@ -168,11 +170,11 @@ def _split_values(attr: Attr, values: list[str]) -> list[str]:
 
 def _includes(level: Level, item: str) -> list[Attr]:
     if item.lower() == "all":
-        return [a for a in ATTRS.values() if a.level in _LEVELS[level]]
+        return [a for a in ATTRS.values() if a.level in LEVELS[level]]
     keyword = _keyword(item)
     attr = ATTRS.get(keyword)
     if attr is not None:
-        return [attr] if attr.level in _LEVELS[level] else []
+        return [attr] if attr.level in LEVELS[level] else []
     if not tag_for_keyword(keyword):
         raise BadRequest(f"includefield {item!r} is not a DICOM attribute keyword or tag.")
     return []  # a real attribute we do not index: PS3.18 lets us leave it out
@@ -248,7 +250,7 @@ def element(attr: Attr, value: Any) -> dict[str, Any]:
 
 def returned(query: Query, scoped: Sequence[str] = ()) -> list[Attr]:
     """Attributes of each result: the level's defaults, matching keys, included fields."""
-    levels = _LEVELS[query.level]
+    levels = LEVELS[query.level]
     chosen = {a.keyword: a for a in ATTRS.values() if a.default and a.level in levels}
     if query.level == Level.series and "StudyInstanceUID" in scoped:
         # /studies/{uid}/series: study attributes are not repeated in every series (10.6.3-4).

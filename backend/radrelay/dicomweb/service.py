@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ from radrelay.kit.storage import StorageError
 
 # Metadata of this many objects is computed and saved per transaction.
 _BATCH = 50
+# A viewer asks for an instance's frames, rendered frames and metadata in quick succession:
+# where it is and that the caller may see it is remembered this long (and so is a lost
+# assignment honoured this late at most).
+_RECENT_SECONDS = 5.0
+_RECENT_MAX = 20_000
 
 
 def instance_url(base: str, obj: Located) -> str:
@@ -54,35 +60,17 @@ class DicomwebService:
         scoped: Sequence[str] = (),
     ) -> tuple[list[dict[str, Any]], bool]:
         """Results as DICOM JSON, and whether more lie beyond ``limit``."""
-        scope = scope_of(principal)
         attrs = qido.returned(query, scoped)
-        results: list[dict[str, Any]] = []
-        if query.level == qido.Level.study:
-            studies = await repository.studies(session, scope, query)
-            for study, patient in studies[: query.limit]:
-                values = _values(study=study, patient=patient)
-                url = f"{base}/studies/{study.study_instance_uid}"
-                results.append(qido.result(attrs, values, url))
-            more = len(studies) > query.limit
-        elif query.level == qido.Level.series:
-            series = await repository.series(session, scope, query)
-            for se, study, patient in series[: query.limit]:
-                values = _values(series=se, study=study, patient=patient)
-                url = f"{base}/studies/{study.study_instance_uid}/series/{se.series_instance_uid}"
-                results.append(qido.result(attrs, values, url))
-            more = len(series) > query.limit
-        else:
-            instances = await repository.instances(session, scope, query)
-            for inst, se, study, patient, bits in instances[: query.limit]:
-                values = _values(instance=inst, series=se, study=study, patient=patient)
-                values["BitsAllocated"] = bits
-                url = (
-                    f"{base}/studies/{study.study_instance_uid}/series/"
-                    f"{se.series_instance_uid}/instances/{inst.sop_instance_uid}"
-                )
-                results.append(qido.result(attrs, values, url))
-            more = len(instances) > query.limit
-        return results, more
+        rows = await repository.search(session, scope_of(principal), query)
+        results = []
+        for values in rows[: query.limit]:
+            url = f"{base}/studies/{values['StudyInstanceUID']}"
+            if query.level != qido.Level.study:
+                url += f"/series/{values['SeriesInstanceUID']}"
+            if query.level == qido.Level.instance:
+                url += f"/instances/{values['SOPInstanceUID']}"
+            results.append(qido.result(attrs, values, url))
+        return results, len(rows) > query.limit
 
     async def check_study(
         self, session: AsyncSession, principal: Principal, study_uid: str
@@ -113,6 +101,27 @@ class DicomwebService:
             what = "instance" if sop_uid else "series" if series_uid else "study"
             raise NotFound(f"No such {what} in the archive, or not one you may see.")
         return found
+
+    async def instance(
+        self, runtime: Runtime, principal: Principal, study: str, series: str, sop: str
+    ) -> Located:
+        """One instance, described, for frame and rendering requests: from the last few
+        seconds' lookups when the same scope asked for it (no database round trip), else
+        located and completed."""
+        scope = scope_of(principal)
+        key = (scope, study, series, sop)
+        recent: dict[Any, tuple[float, Located]] = runtime.local.setdefault("dicomweb.recent", {})
+        now = time.monotonic()
+        hit = recent.get(key)
+        if hit is not None and now - hit[0] < _RECENT_SECONDS:
+            return hit[1]
+        async with runtime.db.reading() as session:
+            found = await self.locate(session, principal, study, series, sop)
+        obj = (await self.complete(runtime, found))[0]
+        if len(recent) >= _RECENT_MAX:
+            recent.clear()
+        recent[key] = (now, obj)
+        return obj
 
     def audit(
         self, runtime: Runtime, principal: Principal, action: str, objs: Sequence[Located]
@@ -213,17 +222,6 @@ class DicomwebService:
                 await repository.save_metadata(session, [row for _, row in described])
             done += len(batch)
         return done
-
-
-def _values(**rows: Any) -> dict[str, Any]:
-    """Attribute values by keyword from index rows named by their model (study=, series= ...),
-    for ``qido.result``."""
-    values: dict[str, Any] = {}
-    for attr in qido.ATTRS.values():
-        row = rows.get(attr.column.class_.__name__.lower())
-        if row is not None:
-            values[attr.keyword] = getattr(row, attr.column.key)
-    return values
 
 
 def read_range(path: Path, offset: int, length: int) -> bytes:

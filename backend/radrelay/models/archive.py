@@ -26,6 +26,8 @@ class Patient(IdMixin, Base):
     patient_id: Mapped[str] = mapped_column(String(64), default="")
     issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
     patient_name: Mapped[str] = mapped_column(String(400), default="")
+    # archive.keys.name_search(patient_name): what QIDO PatientName matching reads.
+    name_search: Mapped[str] = mapped_column(String(402), default="")
     birth_date: Mapped[str] = mapped_column(String(8), default="")
     sex: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -36,6 +38,10 @@ class Study(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("hospital_id", "study_instance_uid"),
         Index("ix_studies_patient_pk_study_date", "patient_pk", "study_date"),
+        # QIDO lists newest first: walked in this order, a search stops at its limit instead
+        # of sorting every match.
+        Index("ix_studies_study_date_study_time", "study_date", "study_time"),
+        Index("ix_studies_hospital_id_study_date", "hospital_id", "study_date", "study_time"),
     )
 
     hospital_id: Mapped[int] = mapped_column(BigId, ForeignKey("hospitals.id", ondelete="RESTRICT"))

@@ -1,4 +1,4 @@
-"""dicomweb metadata and case assignments
+"""dicomweb metadata, patient name search, study date indexes and case assignments
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,23 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("name_search", sa.String(length=402), nullable=False, server_default="")
+        )
+    # SQLite's lower() folds ASCII only; names written from now on are folded in Python.
+    op.execute("UPDATE patients SET name_search = '=' || lower(patient_name) || '='")
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.alter_column("name_search", server_default=None)
+    with op.batch_alter_table("studies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_studies_study_date_study_time", ["study_date", "study_time"], unique=False
+        )
+        batch_op.create_index(
+            "ix_studies_hospital_id_study_date",
+            ["hospital_id", "study_date", "study_time"],
+            unique=False,
+        )
     op.create_table(
         "case_assignments",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -86,6 +103,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("studies", schema=None) as batch_op:
+        batch_op.drop_index("ix_studies_hospital_id_study_date")
+        batch_op.drop_index("ix_studies_study_date_study_time")
+    with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.drop_column("name_search")
     op.drop_table("instance_metadata")
     with op.batch_alter_table("case_assignments", schema=None) as batch_op:
         batch_op.drop_index(
