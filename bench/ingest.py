@@ -876,7 +876,8 @@ def main(argv: list[str] | None = None) -> int:
         interrupted = True
         log(f"interrupted ({exc or 'Ctrl-C'}); cleaned up, the table shows what ran")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:  # the servers' data dirs live under it
+            shutil.rmtree(tmp, ignore_errors=True)
 
     print()
     print(f"RadRelay ingest benchmark ({time.strftime('%Y-%m-%d %H:%M')})")
