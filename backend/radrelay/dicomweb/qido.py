@@ -50,6 +50,11 @@ class Attr:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag", f"{tag_for_keyword(self.keyword):08X}")
 
+    @property
+    def search_patients(self) -> bool:
+        """Matched on the patients table (as a set of patients, see the repository)."""
+        return bool(self.column.class_ is Patient)
+
 
 _S, _SE, _I = Level.study, Level.series, Level.instance
 ATTRS: dict[str, Attr] = {

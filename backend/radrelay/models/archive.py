@@ -39,9 +39,10 @@ class Study(IdMixin, Base):
         UniqueConstraint("hospital_id", "study_instance_uid"),
         Index("ix_studies_patient_pk_study_date", "patient_pk", "study_date"),
         # QIDO lists newest first: walked in this order, a search stops at its limit instead
-        # of sorting every match.
+        # of sorting every match. No (hospital_id, date) index on purpose: planners took it
+        # for a technician's name search and looked up the patient of every study of the
+        # hospital (17 ms) instead of finding the few patients first (2 ms).
         Index("ix_studies_study_date_study_time", "study_date", "study_time"),
-        Index("ix_studies_hospital_id_study_date", "hospital_id", "study_date", "study_time"),
     )
 
     hospital_id: Mapped[int] = mapped_column(BigId, ForeignKey("hospitals.id", ondelete="RESTRICT"))

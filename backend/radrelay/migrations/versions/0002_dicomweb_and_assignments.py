@@ -29,11 +29,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_studies_study_date_study_time", ["study_date", "study_time"], unique=False
         )
-        batch_op.create_index(
-            "ix_studies_hospital_id_study_date",
-            ["hospital_id", "study_date", "study_time"],
-            unique=False,
-        )
     op.create_table(
         "case_assignments",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -104,7 +99,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("studies", schema=None) as batch_op:
-        batch_op.drop_index("ix_studies_hospital_id_study_date")
         batch_op.drop_index("ix_studies_study_date_study_time")
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.drop_column("name_search")
