@@ -162,15 +162,14 @@ async def _locate(
     sop: str | None = None,
     *,
     with_document: bool = False,
-    described: bool = False,
 ) -> list[Located]:
-    """The objects of the URL; ``described``: with their metadata computed (frames need the
-    positions of the pixel data, metadata the documents)."""
+    """The objects of the URL; ``with_document``: with their metadata, computed first where
+    missing. (Single instances for frames and rendering: ``dicomweb.instance``.)"""
     async with runtime.db.reading() as session:
         objs = await dicomweb.locate(
             session, principal, study, series, sop, with_document=with_document
         )
-    if (described or with_document) and not all(o.described for o in objs):
+    if with_document and not all(o.described for o in objs):
         objs = await dicomweb.complete(runtime, objs)
     return objs
 

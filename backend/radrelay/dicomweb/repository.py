@@ -122,6 +122,30 @@ def _where(query: Query) -> list[ColumnElement[bool]]:
     return where
 
 
+def _located_columns(with_document: bool) -> list[Any]:
+    """The columns of ``Located``, in its field order (instances joined to their series,
+    study and, outer, metadata)."""
+    return [
+        Instance.id,
+        Instance.study_pk,
+        Study.hospital_id,
+        Study.study_instance_uid,
+        Series.series_instance_uid,
+        Instance.sop_instance_uid,
+        Instance.sop_class_uid,
+        Instance.transfer_syntax_uid,
+        Instance.storage_key,
+        Instance.sha256,
+        Instance.number_of_frames,
+        Instance.rows,
+        InstanceMetadata.instance_pk.is_not(None),
+        InstanceMetadata.document if with_document else literal(None),
+        InstanceMetadata.pixel_offset,
+        InstanceMetadata.frame_length,
+        InstanceMetadata.frames,
+    ]
+
+
 class DicomwebRepository:
     async def search(
         self, session: AsyncSession, scope: Scope, query: Query
@@ -163,32 +187,13 @@ class DicomwebRepository:
         """The stored objects of a study, series or instance the scope allows, in series and
         instance order. Of two different objects sent under one SOP Instance UID, the first
         one received is served; the other waits for a coordinator (``sop_conflict``)."""
-        columns: list[Any] = [
-            Instance.id,
-            Instance.study_pk,
-            Study.hospital_id,
-            Study.study_instance_uid,
-            Series.series_instance_uid,
-            Instance.sop_instance_uid,
-            Instance.sop_class_uid,
-            Instance.transfer_syntax_uid,
-            Instance.storage_key,
-            Instance.sha256,
-            Instance.number_of_frames,
-            Instance.rows,
-            InstanceMetadata.instance_pk.is_not(None),
-            InstanceMetadata.document if with_document else literal(None),
-            InstanceMetadata.pixel_offset,
-            InstanceMetadata.frame_length,
-            InstanceMetadata.frames,
-        ]
         where = [Study.study_instance_uid == study_uid, Instance.conflict.is_(False)]
         if series_uid is not None:
             where.append(Series.series_instance_uid == series_uid)
         if sop_uid is not None:
             where.append(Instance.sop_instance_uid == sop_uid)
         rows = await session.execute(
-            select(*columns)
+            select(*_located_columns(with_document))
             .join(Series, Series.id == Instance.series_pk)
             .join(Study, Study.id == Instance.study_pk)
             .outerjoin(InstanceMetadata, InstanceMetadata.instance_pk == Instance.id)
@@ -200,25 +205,7 @@ class DicomwebRepository:
     async def without_metadata(self, session: AsyncSession, study_pk: int) -> list[Located]:
         """A study's objects whose metadata is not computed yet (for the indexing job)."""
         rows = await session.execute(
-            select(
-                Instance.id,
-                Instance.study_pk,
-                Study.hospital_id,
-                Study.study_instance_uid,
-                Series.series_instance_uid,
-                Instance.sop_instance_uid,
-                Instance.sop_class_uid,
-                Instance.transfer_syntax_uid,
-                Instance.storage_key,
-                Instance.sha256,
-                Instance.number_of_frames,
-                Instance.rows,
-                literal(False),
-                literal(None),
-                literal(None),
-                literal(None),
-                literal(None),
-            )
+            select(*_located_columns(with_document=False))
             .join(Series, Series.id == Instance.series_pk)
             .join(Study, Study.id == Instance.study_pk)
             .outerjoin(InstanceMetadata, InstanceMetadata.instance_pk == Instance.id)
@@ -228,10 +215,11 @@ class DicomwebRepository:
 
     async def save_metadata(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         # Two readers may compute the same object's metadata at once; both results are equal.
-        for row in rows:
-            await session.execute(
-                insert_ignoring_conflicts(session, InstanceMetadata.__table__, row, ["instance_pk"])
+        if rows:
+            stmt = insert_ignoring_conflicts(
+                session, InstanceMetadata.__table__, None, ["instance_pk"]
             )
+            await session.execute(stmt, list(rows))
 
     async def study_pks(self, session: AsyncSession, study_uid: str, scope: Scope) -> list[int]:
         return list(
