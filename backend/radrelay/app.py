@@ -28,12 +28,15 @@ from radrelay.config import Settings
 from radrelay.dicomweb.endpoints import router as dicomweb_router
 from radrelay.dicomweb.endpoints import wado_uri_router
 from radrelay.errors import AppError, NotFound
+from radrelay.experts.endpoints import router as experts_router
 from radrelay.hospitals.endpoints import router as hospitals_router
 from radrelay.ingest.endpoints import router as upload_router
 from radrelay.ingest.stow import router as stow_router
 from radrelay.kit.logs import redact_tokens
 from radrelay.kit.runtime import Runtime
 from radrelay.live.endpoints import router as live_router
+from radrelay.metrics.endpoints import router as metrics_router
+from radrelay.worklist.endpoints import router as worklist_router
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,9 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
         auth_router,
         hospitals_router,
         cases_router,
+        worklist_router,
+        experts_router,
+        metrics_router,
         audit_router,
         upload_router,
         stow_router,

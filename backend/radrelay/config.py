@@ -93,6 +93,16 @@ class Settings(BaseSettings):
         description="Routing, SLA, subspecialty and workload rules (YAML), checked at start.",
     )
 
+    sla_watch_seconds: float = Field(
+        default=30.0,
+        description="How often the SLA watch looks at deadlines, leases and unrouted cases.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus must present at /metrics; none: /metrics is open "
+        "(it holds counts and timings, never patient data).",
+    )
+
     @field_validator("dicom_ae_title")
     @classmethod
     def _ae_title(cls, value: str) -> str:

@@ -3,7 +3,14 @@
 from radrelay.models.archive import Instance, InstanceMetadata, Patient, Series, Study
 from radrelay.models.audit import AuditEvent
 from radrelay.models.base import Base
-from radrelay.models.case import Case, CaseAssignment, CaseEvent
+from radrelay.models.case import Case, CaseAssignment, CaseEvent, RoutingDecision
+from radrelay.models.expert import (
+    Expert,
+    ExpertCredential,
+    ExpertShift,
+    ExpertSubspecialty,
+    ExpertWindow,
+)
 from radrelay.models.hospital import DeliveryEndpoint, Hospital, HospitalAETitle
 from radrelay.models.user import RefreshToken, User
 
@@ -14,12 +21,18 @@ __all__ = [
     "CaseAssignment",
     "CaseEvent",
     "DeliveryEndpoint",
+    "Expert",
+    "ExpertCredential",
+    "ExpertShift",
+    "ExpertSubspecialty",
+    "ExpertWindow",
     "Hospital",
     "HospitalAETitle",
     "Instance",
     "InstanceMetadata",
     "Patient",
     "RefreshToken",
+    "RoutingDecision",
     "Series",
     "Study",
     "User",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from radrelay.kit.db import utcnow
@@ -17,6 +17,10 @@ class Case(IdMixin, Base):
     __table_args__ = (
         Index("ix_cases_status_last_instance_at", "status", "last_instance_at"),
         Index("ix_cases_hospital_id_received_at", "hospital_id", "received_at"),
+        # A reader's worklist and open load; the coordinator's board by deadline; the SLA watch.
+        Index("ix_cases_reader_id_status", "reader_id", "status"),
+        Index("ix_cases_status_deadline", "status", "deadline"),
+        Index("ix_cases_sla_next_at", "sla_next_at"),
     )
 
     hospital_id: Mapped[int] = mapped_column(BigId, ForeignKey("hospitals.id", ondelete="RESTRICT"))
@@ -43,6 +47,32 @@ class Case(IdMixin, Base):
     # under one SOP Instance UID.
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # --- routing (radrelay.routing, radrelay.worklist) ---------------------------------------
+    # What the rules decided when the case was first routed (kept across re-routing).
+    subspecialty: Mapped[str | None] = mapped_column(String(32))
+    work_units: Mapped[float | None] = mapped_column(Float)
+    sla_target_minutes: Mapped[int | None]
+    deadline: Mapped[datetime | None]
+    escalation_step: Mapped[int] = mapped_column(default=0)
+    # radrelay.routing.schemas.SlaState, as the SLA watch last saw it; warnings_sent counts the
+    # warning thresholds already announced, sla_next_at is when the watch must look again.
+    sla_state: Mapped[str] = mapped_column(String(16), default="ok")
+    warnings_sent: Mapped[int] = mapped_column(default=0)
+    sla_next_at: Mapped[datetime | None]
+    # The one reader who holds the case (assigned, or reading under a lease), the same as the
+    # active ``assigned`` row of case_assignments: kept on the case so that a claim is one
+    # conditional UPDATE of one row, which is what makes two holders impossible.
+    reader_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    lease_expires_at: Mapped[datetime | None]
+    paused_reason: Mapped[str] = mapped_column(Text, default="")
+    # Turnaround milestones: first routing, first assignment to a reader, first opened (claimed)
+    # by one; the report milestones are set by reporting.
+    routed_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    preliminary_at: Mapped[datetime | None]
+    final_at: Mapped[datetime | None]
 
 
 class CaseEvent(IdMixin, Base):
@@ -89,3 +119,23 @@ class CaseAssignment(IdMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
+
+
+class RoutingDecision(IdMixin, Base):
+    """One run of the routing engine for a case, with its explanation (``Decision.to_json``,
+    compact), kept so coordinators can see why a case went where it went."""
+
+    __tablename__ = "routing_decisions"
+    __table_args__ = (Index("ix_routing_decisions_case_id_decided_at", "case_id", "decided_at"),)
+
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id", ondelete="CASCADE"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # ready | escalation | released | lease_expired | expert_offline | resumed | priority | retry
+    trigger: Mapped[str] = mapped_column(String(32))
+    # radrelay.routing.schemas.Mode: push | pool | none
+    mode: Mapped[str] = mapped_column(String(8))
+    assignee_id: Mapped[int | None] = mapped_column(BigId)
+    escalation_step: Mapped[int] = mapped_column(default=0)
+    # False when the case changed hands while the decision was computed (it was dropped).
+    applied: Mapped[bool] = mapped_column(default=True)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
