@@ -34,6 +34,7 @@ from radrelay.ingest.endpoints import router as upload_router
 from radrelay.ingest.stow import router as stow_router
 from radrelay.kit.logs import redact_tokens
 from radrelay.kit.runtime import Runtime
+from radrelay.kit.telemetry import HttpMetrics
 from radrelay.live.endpoints import router as live_router
 from radrelay.metrics.endpoints import router as metrics_router
 from radrelay.worklist.endpoints import router as worklist_router
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
             allow_headers=["*"],
             expose_headers=["ETag", "Content-Location", "Warning", "Content-Range"],
         )
+    # Added last, so outermost: request times include the other middleware.
+    app.add_middleware(HttpMetrics)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.kit import telemetry
+
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[..., Awaitable[Any]]
@@ -142,7 +144,8 @@ class InProcessQueue:
 
     async def _run(self, job: Job, fn: JobFunction) -> None:
         try:
-            await fn(dict(self.ctx, job_id=job.job_id), **job.kwargs)
+            with telemetry.job_timer(job.function):
+                await fn(dict(self.ctx, job_id=job.job_id), **job.kwargs)
         except Exception:
             log.exception("job %s failed", job.job_id)
         finally:
