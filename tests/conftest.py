@@ -177,6 +177,8 @@ def server_env(data_dir: Path, database_url: str | None, **overrides: str) -> di
         RADRELAY_LOG_LEVEL="info",
         RADRELAY_DICOM_HOST="127.0.0.1",
         RADRELAY_REFRESH_REUSE_GRACE_SECONDS="1",
+        # Cases nobody could take are routed again a second after they wait, not thirty.
+        RADRELAY_SLA_WATCH_SECONDS="1",
     )
     if database_url:
         env["RADRELAY_DATABASE_URL"] = database_url

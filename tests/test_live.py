@@ -41,8 +41,9 @@ class TestLiveEvents:
         assert ("case.received", case_id) in kinds
         assert ("case.ready", case_id) in kinds
         assert all(e.get("case_id") != case_id for e in other_events)
-        # Events carry ids only, never patient data.
-        assert all(set(e) <= {"type", "case_id", "hospital_id", "user_id"} for e in mine_events)
+        # Events carry ids and states only, never patient data.
+        allowed = {"type", "case_id", "hospital_id", "user_id", "status", "reader_ids"}
+        assert all(set(e) <= allowed for e in mine_events)
 
     async def test_bad_token_is_closed_with_policy_violation(self, server: Server) -> None:
         """1008, not a failed handshake: the client can tell "sign in again" from "network"."""

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         description="Routing, SLA, subspecialty and workload rules (YAML), checked at start.",
     )
 
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="The center's time zone: where a reading day (daily caps) starts.",
+    )
     sla_watch_seconds: float = Field(
         default=30.0,
         description="How often the SLA watch looks at deadlines, leases and unrouted cases.",

@@ -16,14 +16,18 @@ from radrelay.config import Settings
 from radrelay.dicomweb.tasks import index_study
 from radrelay.kit import jobs
 from radrelay.kit.runtime import Runtime
+from radrelay.worklist.tasks import expert_offline, route_case, sla_watch
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS: list[jobs.JobFunction] = [case_ready, index_study]
+FUNCTIONS: list[jobs.JobFunction] = [case_ready, index_study, route_case, expert_offline]
 
 
 def periodic(settings: Settings) -> list[jobs.Periodic]:
-    return [jobs.Periodic(sweep_stable_studies, settings.sweep_interval_seconds)]
+    return [
+        jobs.Periodic(sweep_stable_studies, settings.sweep_interval_seconds),
+        jobs.Periodic(sla_watch, settings.sla_watch_seconds),
+    ]
 
 
 def worker_settings(settings: Settings) -> type:
@@ -33,6 +37,7 @@ def worker_settings(settings: Settings) -> type:
     redis = RedisSettings.from_dsn(settings.redis_url)
     step = max(1, int(settings.sweep_interval_seconds))
     seconds = set(range(0, 60, step))
+    watch_seconds = set(range(0, 60, max(1, min(59, int(settings.sla_watch_seconds)))))
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         runtime = Runtime(settings)
@@ -47,7 +52,8 @@ def worker_settings(settings: Settings) -> type:
     class WorkerSettings:
         functions: ClassVar[list[Any]] = list(FUNCTIONS)
         cron_jobs: ClassVar[list[Any]] = [
-            cron(sweep_stable_studies, second=seconds, run_at_startup=True, unique=True)
+            cron(sweep_stable_studies, second=seconds, run_at_startup=True, unique=True),
+            cron(sla_watch, second=watch_seconds, run_at_startup=True, unique=True),
         ]
         redis_settings = redis
         queue_name = settings.queue_name

@@ -20,8 +20,11 @@ class Scope:
     reader_id: int | None = None
 
     def sees_event(self, event: dict[str, object]) -> bool:
-        """Live events name their hospital, and the readers they concern in ``reader_ids``."""
-        if self.everything or event.get("hospital_id") in self.hospital_ids:
+        """Live events name their hospital, and the readers they concern in ``reader_ids``;
+        ``staff_only`` ones (SLA alerts, expert states) are not for the hospital."""
+        if self.everything:
+            return True
+        if not event.get("staff_only") and event.get("hospital_id") in self.hospital_ids:
             return True
         readers = event.get("reader_ids")
         return (

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from radrelay.auth.dependencies import CurrentPrincipal, Session, require
-from radrelay.auth.schemas import Principal, Role
+from radrelay.auth.dependencies import CurrentPrincipal, Session
 from radrelay.cases.schemas import (
-    AssignmentCreate,
     CaseDetail,
     CasePage,
     CaseStatus,
@@ -20,8 +18,6 @@ from radrelay.cases.schemas import (
 from radrelay.cases.service import cases
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
-
-StaffPrincipal = Annotated[Principal, Depends(require(Role.coordinator, Role.admin))]
 
 
 @router.get("", response_model=CasePage)
@@ -60,11 +56,3 @@ async def list_priors(
     """The patient's earlier studies at the same hospital, newest first; open them through
     DICOMweb with their Study Instance UID."""
     return await cases.priors(session, principal, case_id)
-
-
-@router.post("/{case_id}/assignments", response_model=CaseDetail)
-async def assign_case(
-    session: Session, principal: StaffPrincipal, case_id: int, body: AssignmentCreate
-) -> CaseDetail:
-    """Give a case to a radiologist (taking it from any other), or offer it to one more."""
-    return await cases.assign(session, principal, case_id, body)

@@ -14,7 +14,11 @@ from radrelay.cases.auth import Scope
 from radrelay.kit.db import insert_ignoring_conflicts, utcnow
 from radrelay.models import Case, CaseAssignment, CaseEvent, Hospital, Patient, Study, User
 
-CaseRow = tuple[Case, Study, Patient, str]
+# The case, its study and patient, the hospital's code, and the name of the reader holding it.
+CaseRow = tuple[Case, Study, Patient, str, str | None]
+
+_Reader = aliased(User)
+READER_NAME = func.coalesce(func.nullif(_Reader.display_name, ""), _Reader.username)
 
 
 def _moment(study: Any) -> ColumnElement[str]:
@@ -89,17 +93,19 @@ class CaseRepository:
     async def by_study(self, session: AsyncSession, study_pk: int) -> Case | None:
         return await session.scalar(select(Case).where(Case.study_pk == study_pk))
 
-    def _joined(self) -> Select[Case, Study, Patient, str]:
+    def joined(self) -> Select[Case, Study, Patient, str, str | None]:
+        """Cases with what ``CaseRow`` holds (the worklist selects through this too)."""
         return (
-            select(Case, Study, Patient, Hospital.code)
+            select(Case, Study, Patient, Hospital.code, READER_NAME)
             .join(Study, Study.id == Case.study_pk)
             .join(Patient, Patient.id == Case.patient_pk)
             .join(Hospital, Hospital.id == Case.hospital_id)
+            .outerjoin(_Reader, _Reader.id == Case.reader_id)
         )
 
     async def row(self, session: AsyncSession, case_id: int, scope: Scope) -> CaseRow | None:
         result = (
-            await session.execute(self._joined().where(Case.id == case_id, visible_cases(scope)))
+            await session.execute(self.joined().where(Case.id == case_id, visible_cases(scope)))
         ).first()
         return tuple(result) if result else None  # type: ignore[return-value]
 
@@ -121,7 +127,7 @@ class CaseRepository:
         total = await session.scalar(select(func.count()).select_from(Case).where(*where))
         rows = (
             await session.execute(
-                self._joined()
+                self.joined()
                 .where(*where)
                 .order_by(Case.received_at.desc(), Case.id.desc())
                 .limit(limit)
@@ -178,6 +184,40 @@ class CaseRepository:
             .execution_options(synchronize_session=False)
         )
         return [int(u) for u in result.scalars()]
+
+    async def active_offers(self, session: AsyncSession, case_id: int) -> set[int]:
+        rows = await session.scalars(
+            select(CaseAssignment.user_id).where(
+                CaseAssignment.case_id == case_id,
+                CaseAssignment.kind == "offered",
+                CaseAssignment.active.is_(True),
+            )
+        )
+        return {int(u) for u in rows}
+
+    async def update_if(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        *,
+        expect: dict[str, Any],
+        values: dict[str, Any],
+        extra_where: Sequence[ColumnElement[bool]] = (),
+    ) -> bool:
+        """Change the case only if its columns still hold ``expect``: one conditional UPDATE,
+        so of two processes acting on what they read, the one that read a stale row loses."""
+        where = [Case.id == case_id, *extra_where]
+        for name, value in expect.items():
+            column = getattr(Case, name)
+            where.append(column.is_(None) if value is None else column == value)
+        result = await session.execute(
+            update(Case)
+            .where(*where)
+            .values(**values)
+            .returning(Case.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
 
     async def add_assignment(self, session: AsyncSession, values: dict[str, Any]) -> None:
         session.add(CaseAssignment(**values))

@@ -16,7 +16,23 @@ class Priority(StrEnum):
 
 class CaseStatus(StrEnum):
     receiving = "receiving"  # instances still arriving
-    ready = "ready"  # complete (stable, or the upload said so): waiting for routing
+    ready = "ready"  # complete (stable, or the upload said so): waiting for a reader
+    offered = "offered"  # in the pools of a few readers; the first to claim it reads it
+    assigned = "assigned"  # given to one reader, not opened yet
+    reading = "reading"  # claimed by its reader, under a lease renewed while they read
+    paused = "paused"  # held by a coordinator (missing images, a call to the hospital ...)
+
+
+# Cases a reader still has to read: what worklists, the SLA watch and load counts look at.
+OPEN_STATUSES = (
+    CaseStatus.ready,
+    CaseStatus.offered,
+    CaseStatus.assigned,
+    CaseStatus.reading,
+    CaseStatus.paused,
+)
+# Cases that count against their reader's load (the reader holds them).
+HELD_STATUSES = (CaseStatus.assigned, CaseStatus.reading)
 
 
 class Subspecialty(StrEnum):
@@ -96,6 +112,18 @@ class CaseRead(BaseModel):
     issuer_of_patient_id: str
     patient_birth_date: str
     patient_sex: str
+    subspecialty: Subspecialty | None = Field(
+        default=None, description="The subspecialty routing read the case as."
+    )
+    work_units: float | None = None
+    deadline: datetime | None = Field(default=None, description="When the report is due (SLA).")
+    sla_state: str = Field(default="ok", description="ok, warning or breached.")
+    reader_id: int | None = Field(default=None, description="The reader who holds the case.")
+    reader_name: str | None = None
+    lease_expires_at: datetime | None = None
+    routed_at: datetime | None = Field(default=None, description="First routed (null: not yet).")
+    assigned_at: datetime | None = None
+    opened_at: datetime | None = None
 
 
 class CaseEventRead(BaseModel):

@@ -21,8 +21,6 @@ from radrelay.auth.schemas import Principal
 from radrelay.cases import auth
 from radrelay.cases.repository import CaseRow, repository
 from radrelay.cases.schemas import (
-    AssignmentCreate,
-    AssignmentKind,
     CaseDetail,
     CaseEventRead,
     CasePage,
@@ -53,7 +51,7 @@ def _info_from_header(h: Header) -> dict[str, object]:
 
 
 def to_read(row: CaseRow) -> CaseRead:
-    c, study, patient, hospital_code = row
+    c, study, patient, hospital_code, reader_name = row
     return CaseRead(
         id=c.id,
         hospital_id=c.hospital_id,
@@ -82,6 +80,16 @@ def to_read(row: CaseRow) -> CaseRead:
         issuer_of_patient_id=patient.issuer_of_patient_id,
         patient_birth_date=patient.birth_date,
         patient_sex=patient.sex,
+        subspecialty=c.subspecialty,  # type: ignore[arg-type]
+        work_units=c.work_units,
+        deadline=c.deadline,
+        sla_state=c.sla_state,
+        reader_id=c.reader_id,
+        reader_name=reader_name,
+        lease_expires_at=c.lease_expires_at,
+        routed_at=c.routed_at,
+        assigned_at=c.assigned_at,
+        opened_at=c.opened_at,
     )
 
 
@@ -212,6 +220,9 @@ class CaseService:
         await archive.refresh_study_summary(session, case.study_pk)
         # Readers open the case soon: have the viewer's metadata ready before they do.
         jobs.enqueue(session, "index_study", f"index-study:{case.study_pk}", study_pk=case.study_pk)
+        jobs.enqueue(
+            session, "route_case", f"route:{case_id}:ready", case_id=case_id, trigger="ready"
+        )
 
     # --- reading and editing, always through the scope rule -------------------------------
 
@@ -282,62 +293,6 @@ class CaseService:
             for s, prior_case in found
         ]
 
-    async def assign(
-        self, session: AsyncSession, principal: Principal, case_id: int, body: AssignmentCreate
-    ) -> CaseDetail:
-        """Give (or offer) a case to a radiologist. Giving it takes it from whoever held it:
-        one reader per case."""
-        case = (await self._visible_row(session, principal, case_id))[0]
-        reader = await repository.reader(session, body.reader_id)
-        if reader is None:
-            raise BadRequest(f"User {body.reader_id} is not an active radiologist.")
-        # Giving a case takes it from whoever held it (one reader per case); offering it to
-        # one more reader leaves the other offers standing.
-        only = reader.id if body.kind == AssignmentKind.offered else None
-        released = await repository.end_assignments(session, case_id, body.kind.value, only)
-        await repository.add_assignment(
-            session,
-            {
-                "case_id": case_id,
-                "user_id": reader.id,
-                "kind": body.kind.value,
-                "active": True,
-                "reason": body.reason,
-                "created_by_id": principal.user_id,
-                "created_at": utcnow(),
-            },
-        )
-        session.add(
-            _event(
-                case_id,
-                body.kind.value,
-                principal,
-                reader_id=reader.id,
-                previous=released,
-                reason=body.reason,
-            )
-        )
-        events.publish(
-            session,
-            {
-                "type": "case.assigned",
-                "case_id": case_id,
-                "hospital_id": case.hospital_id,
-                "reader_ids": sorted({reader.id, *released}),
-            },
-        )
-        audit.record(
-            session,
-            principal,
-            "case.assign",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-            detail={"reader_id": reader.id, "kind": body.kind.value},
-        )
-        await session.flush()
-        return await self.detail(session, principal, case_id)
-
     async def detail(self, session: AsyncSession, principal: Principal, case_id: int) -> CaseDetail:
         row = await self._visible_row(session, principal, case_id)
         audit.record(
@@ -388,6 +343,16 @@ class CaseService:
             setattr(case, key, value.value if hasattr(value, "value") else value)
         case.updated_at = utcnow()
         session.add(_event(case_id, "clinical_info", principal, fields=sorted(given)))
+        if "priority" in given and case.routed_at is not None:
+            # The deadline follows the priority, and a case nobody opened yet is routed again.
+            stamp = int(case.updated_at.timestamp() * 1000)
+            jobs.enqueue(
+                session,
+                "route_case",
+                f"route:{case_id}:priority:{stamp}",
+                case_id=case_id,
+                trigger="priority",
+            )
         events.publish(
             session, {"type": "case.updated", "case_id": case_id, "hospital_id": case.hospital_id}
         )
