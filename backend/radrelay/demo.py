@@ -7,18 +7,29 @@ through the same ingest path as real ones, so the demo shows real cases.
 from __future__ import annotations
 
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from radrelay import synth, worker
 from radrelay.auth.schemas import Role, UserCreate
 from radrelay.auth.service import auth_service
-from radrelay.cases.schemas import ClinicalInfo, Priority, Source
+from radrelay.cases.schemas import ClinicalInfo, Priority, Source, Subspecialty
 from radrelay.cases.service import cases
 from radrelay.config import Settings
+from radrelay.experts.schemas import (
+    CredentialIn,
+    Employment,
+    ExpertState,
+    ExpertUpdate,
+    Qualification,
+    ShiftIn,
+)
+from radrelay.experts.service import experts
 from radrelay.hospitals.schemas import AETitleIn, HospitalCreate
 from radrelay.hospitals.service import hospitals
 from radrelay.ingest.prepare import Received
 from radrelay.ingest.service import Origin, ingest
+from radrelay.kit.db import utcnow
 from radrelay.kit.runtime import Runtime
 
 HOSPITALS = [
@@ -45,6 +56,35 @@ STUDIES = [
 ]
 
 
+def _expert_profiles() -> dict[str, ExpertUpdate]:
+    """dr.li reads around the clock, so the demo routes at any hour; dr.wang is part-time."""
+    every_day = range(7)
+    in_a_year = utcnow() + timedelta(days=365)
+    return {
+        "dr.li": ExpertUpdate(
+            employment=Employment.full_time,
+            qualification=Qualification.final,
+            subspecialties={Subspecialty.neuro: 3, Subspecialty.chest: 2, Subspecialty.general: 2},
+            credentials=[CredentialIn(hospital_code=code) for code, _, _ in HOSPITALS],
+            shifts=[ShiftIn(weekday=d, start="00:00", end="24:00") for d in every_day],
+        ),
+        "dr.wang": ExpertUpdate(
+            employment=Employment.part_time,
+            qualification=Qualification.preliminary,
+            subspecialties={
+                Subspecialty.abdominal: 2,
+                Subspecialty.msk: 2,
+                Subspecialty.general: 1,
+            },
+            credentials=[
+                CredentialIn(hospital_code=code, expires_at=in_a_year) for code, _, _ in HOSPITALS
+            ],
+            cap_open_cases=5,
+            shifts=[ShiftIn(weekday=d, start="08:00", end="23:00") for d in every_day],
+        ),
+    }
+
+
 async def seed(settings: Settings, *, studies_per_hospital: int = 2) -> list[str]:
     runtime = Runtime(settings)
     lines = []
@@ -56,8 +96,9 @@ async def seed(settings: Settings, *, studies_per_hospital: int = 2) -> list[str
                     session,
                     HospitalCreate(code=code, name=name, ae_titles=[AETitleIn(ae_title=ae)]),
                 )
+            user_ids = {}
             for username, role, hospital_code, display, password in USERS:
-                await auth_service.create_user(
+                user, _ = await auth_service.create_user(
                     session,
                     UserCreate(
                         username=username,
@@ -67,8 +108,15 @@ async def seed(settings: Settings, *, studies_per_hospital: int = 2) -> list[str
                         password=password,
                     ),
                 )
+                user_ids[username] = user.id
+            for username, profile in _expert_profiles().items():
+                await experts.put_profile(session, None, user_ids[username], profile)
+                await experts.set_state(session, None, user_ids[username], ExpertState.online)
         lines.append("Demo logins (demo machine only):")
         lines += [f"  {u:<10} {p:<18} {r.value}" for u, r, _, _, p in USERS]
+        lines.append(
+            "Experts online: dr.li (around the clock), dr.wang (08:00-23:00 Asia/Shanghai)"
+        )
         lines.append(
             "DICOM: AE title RADRELAY; calling AE titles " + ", ".join(h[2] for h in HOSPITALS)
         )
