@@ -536,6 +536,54 @@ class TestTurnaroundApi:
         assert coordinator.get("/api/metrics/turnaround?group_by=color").status_code == 422
 
 
+class TestTurnaroundMilestones:
+    """Needs routing's ``POST /assign`` (coordinator) and ``POST /claim`` (radiologist), which
+    set ``assigned_at`` and ``opened_at``."""
+
+    def test_assignment_and_claim_fill_the_intervals_and_the_expert_group(
+        self, server: Server, world: World
+    ) -> None:
+        h = world.hospital()
+        case_id = send(h.tech, study("CT", slices=1), priority="stat")
+        coordinator = world.signed_in("coordinator")
+        reader = world.signed_in("radiologist")
+        me = reader.get("/api/me").json()
+
+        # The case may still be in its first routing pass (nobody is credentialed for this new
+        # hospital, so that finds no one); assign once the case holds still.
+        wait_until(
+            lambda: (
+                coordinator.post(
+                    f"/api/cases/{case_id}/assign",
+                    json={"reader_id": me["id"], "reason": "turnaround test"},
+                ).status_code
+                == 200
+            ),
+            what="the assignment",
+        )
+        assigned = turnaround(coordinator, hospital_id=h.id, group_by="expert")
+        [mine] = assigned["groups"]
+        assert (mine["key"], mine["label"], mine["cases"]) == (str(me["id"]), me["username"], 1)
+        assert interval(mine, "received_to_assigned")["count"] == 1
+        assert interval(mine, "received_to_assigned")["p50"] >= 0
+        assert interval(mine, "assigned_to_opened")["count"] == 0
+
+        r = reader.post(f"/api/cases/{case_id}/claim")
+        assert r.status_code == 200, r.text
+        opened = turnaround(h.tech, group_by="priority")
+        [stat] = opened["groups"]
+        assert stat["key"] == "stat"
+        for name in ("received_to_assigned", "assigned_to_opened", "received_to_opened"):
+            got = interval(stat, name)
+            assert got["count"] == 1 and got["p50"] == got["p90"] == got["p95"], (name, got)
+        assert (
+            interval(stat, "received_to_opened")["p50"]
+            >= interval(stat, "received_to_assigned")["p50"]
+        )
+        assert interval(stat, "received_to_final")["count"] == 0
+        assert stat["sla"]["finished"] == 0
+
+
 class TestPrometheus:
     def test_route_templates_are_counted_and_no_patient_data_is_exposed(
         self, server: Server, world: World
@@ -573,6 +621,15 @@ class TestPrometheus:
                 ),
                 what="the case_ready job to be counted",
             )
+            # ... and routing decided: nobody is credentialed for the new hospital, so "none".
+            decided = re.compile(
+                r'^radrelay_routing_decisions_total\{mode="none",trigger="ready"\} ', re.M
+            )
+            wait_until(
+                lambda: decided.search(httpx.get(f"{server.url}/metrics").text),
+                what="the routing decision to be counted",
+            )
+            assert "radrelay_routing_seconds_count " in httpx.get(f"{server.url}/metrics").text
         # Not part of the API description.
         assert "/metrics" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
 
