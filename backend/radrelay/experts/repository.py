@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.cases.schemas import HELD_STATUSES
 from radrelay.experts.schemas import Subspecialty, WeeklyShift
 from radrelay.models import (
     Case,
@@ -25,9 +26,6 @@ from radrelay.models import (
     Hospital,
     User,
 )
-
-# The case statuses in which a reader holds a case (cases.reader_id is theirs): their load.
-HELD_STATUSES = ("assigned", "reading")
 
 # Reads select table columns, not mapped entities: plain rows cost a fraction of ORM objects,
 # and routing loads the roster for every decision.
@@ -161,7 +159,7 @@ class ExpertRepository:
         """(open cases, open work units) per expert who holds any."""
         rows = await session.execute(
             select(_case.reader_id, func.count(), func.coalesce(func.sum(_case.work_units), 0.0))
-            .where(_case.reader_id.in_(ids), _case.status.in_(HELD_STATUSES))
+            .where(_case.reader_id.in_(ids), _case.status.in_([st.value for st in HELD_STATUSES]))
             .group_by(_case.reader_id)
         )
         return {user_id: (count, float(units)) for user_id, count, units in rows}

@@ -35,7 +35,7 @@ from radrelay.experts.schemas import (
     WindowRead,
 )
 from radrelay.hospitals.service import hospitals
-from radrelay.kit import events
+from radrelay.kit import events, jobs
 from radrelay.kit.db import utcnow
 from radrelay.models import Expert
 
@@ -373,6 +373,13 @@ class ExpertService:
             return expert
         expert.state = state.value
         expert.state_changed_at = utcnow()
+        if state == ExpertState.offline:
+            # Their unopened cases and their offers go back to routing (worklist domain), once
+            # this change is committed; the id makes one job per going-offline.
+            stamp = int(expert.state_changed_at.timestamp() * 1000)
+            jobs.enqueue(
+                session, "expert_offline", f"expert-offline:{user_id}:{stamp}", user_id=user_id
+            )
         events.publish(
             session,
             {
