@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         default=30.0,
         description="How often the SLA watch looks at deadlines, leases and unrouted cases.",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        description="Port where `radrelay worker` serves its Prometheus metrics (jobs); none: "
+        "not served.",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus must present at /metrics; none: /metrics is open "

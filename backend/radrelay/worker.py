@@ -14,7 +14,7 @@ from arq.connections import RedisSettings
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
 from radrelay.dicomweb.tasks import index_study
-from radrelay.kit import jobs
+from radrelay.kit import jobs, telemetry
 from radrelay.kit.runtime import Runtime
 from radrelay.worklist.tasks import expert_offline, route_case, sla_watch
 
@@ -40,6 +40,11 @@ def worker_settings(settings: Settings) -> type:
     watch_seconds = set(range(0, 60, max(1, min(59, int(settings.sla_watch_seconds)))))
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        if settings.worker_metrics_port:
+            # A worker serves no HTTP: its job counts reach Prometheus on a port of its own.
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
         runtime = Runtime(settings)
         await runtime.start(run_jobs_here=False)
         ctx["runtime"] = runtime
@@ -50,10 +55,20 @@ def worker_settings(settings: Settings) -> type:
             await runtime.close()
 
     class WorkerSettings:
-        functions: ClassVar[list[Any]] = list(FUNCTIONS)
+        functions: ClassVar[list[Any]] = [telemetry.instrumented(f) for f in FUNCTIONS]
         cron_jobs: ClassVar[list[Any]] = [
-            cron(sweep_stable_studies, second=seconds, run_at_startup=True, unique=True),
-            cron(sla_watch, second=watch_seconds, run_at_startup=True, unique=True),
+            cron(
+                telemetry.instrumented(sweep_stable_studies),
+                second=seconds,
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                telemetry.instrumented(sla_watch),
+                second=watch_seconds,
+                run_at_startup=True,
+                unique=True,
+            ),
         ]
         redis_settings = redis
         queue_name = settings.queue_name

@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from radrelay.kit import telemetry
 
 log = logging.getLogger(__name__)
 
-JobFunction = Callable[..., Awaitable[Any]]
+JobFunction = Callable[..., Coroutine[Any, Any, Any]]
 PENDING = "pending_jobs"
 
 

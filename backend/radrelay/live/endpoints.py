@@ -15,6 +15,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from radrelay.auth.tokens import read_access_token
 from radrelay.cases import auth as case_auth
 from radrelay.errors import Unauthenticated
+from radrelay.kit import telemetry
 from radrelay.kit.runtime import Runtime
 
 router = APIRouter(tags=["live"])
@@ -36,6 +37,7 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
         return
     await websocket.send_json({"type": "hello", "user_id": principal.user_id})
     scope = case_auth.scope_of(principal)
+    telemetry.LIVE_CONNECTIONS.inc()
     async with runtime.events.subscribe() as queue:
         # Wait for the next event and for the client at once, so a closed tab ends this handler
         # at once rather than at the next event or ping.
@@ -59,6 +61,7 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
         except WebSocketDisconnect:
             pass
         finally:
+            telemetry.LIVE_CONNECTIONS.dec()
             for task in (gone, next_event):
                 if task is not None:
                     task.cancel()
