@@ -22,6 +22,7 @@ from radrelay.routing.rules import (
     load_rules,
 )
 from radrelay.routing.schemas import (
+    COMPACT_FULL,
     CaseFacts,
     Decision,
     ExpertSnapshot,
@@ -392,6 +393,53 @@ def random_case(rnd: random.Random) -> CaseFacts:
     )
 
 
+def failed_filters(
+    case: CaseFacts, e: ExpertSnapshot, decision: Decision, rules: RuleSet
+) -> list[str]:
+    """The filters ``e`` fails, written from the policy's words (worklist_rules/README.md)
+    rather than from the engine, to check each candidate's explanation against."""
+    eligibility, caps = rules.policy.eligibility, rules.policy.caps
+    priority = str(case.priority)
+    failed = set()
+    if e.user_id in case.excluded_expert_ids:
+        failed.add("excluded")
+    if eligibility.require_credential and (
+        case.hospital_id not in e.credentials
+        or (e.credentials[case.hospital_id] or NOW + timedelta(days=1)) <= NOW
+    ):
+        failed.add("credential")
+    read = {decision.subspecialty} | ({Subspecialty.general} if decision.widened else set())
+    if not read & set(e.subspecialties):
+        failed.add("subspecialty")
+    prelim = eligibility.preliminary
+    if e.qualification == Qualification.preliminary and not (
+        prelim.allowed
+        and priority in prelim.priorities
+        and case.hospital_code not in prelim.final_required_hospitals
+    ):
+        failed.add("qualification")
+    if e.state not in getattr(eligibility.states, priority):
+        failed.add("state")
+    latest_start = decision.deadline - timedelta(minutes=eligibility.read_margin_minutes)
+    may_wait = getattr(eligibility.availability, priority) == "before_deadline"
+    if not any(
+        start <= NOW < end or (may_wait and NOW < end and start <= latest_start)
+        for start, end in e.availability
+    ):
+        failed.add("availability")
+    if priority not in caps.bypass_priorities and not decision.overdue_wait:
+        cap_open = e.cap_open_cases if e.cap_open_cases is not None else caps.open_cases
+        cap_daily = e.cap_daily_units if e.cap_daily_units is not None else caps.daily_units
+        units = decision.work_units
+        if (
+            (cap_open is not None and e.open_cases >= cap_open)
+            or (caps.open_units is not None and e.open_units + units > caps.open_units)
+            or (cap_daily is not None and e.units_today + units > cap_daily)
+        ):
+            failed.add("caps")
+    return [name for name in FILTERS if name in failed]
+
+
 SEEDS = range(150)
 
 
@@ -404,14 +452,27 @@ def test_decisions_respect_the_filters_for_any_roster(seed: int, rules: RuleSet)
 
         assert sorted(c.user_id for c in decision.candidates) == sorted(e.user_id for e in experts)
         eligible = [c for c in decision.candidates if c.eligible]
+        by_id = {e.user_id: e for e in experts}
         for c in decision.candidates:
-            assert [f.name for f in c.filters] == list(FILTERS)
-            assert c.eligible == all(f.passed for f in c.filters)
+            # Eligible exactly when no filter fails; the ineligible keep every filter they
+            # failed (and only those), the best eligible every filter, all passed.
+            failed = failed_filters(case, by_id[c.user_id], decision, rules)
+            assert c.eligible == (not failed)
             assert (c.total is not None) == c.eligible == (c.rank is not None)
+            if not c.eligible:
+                assert [f.name for f in c.filters] == failed
+                assert not any(f.passed for f in c.filters)
+            elif c.rank <= COMPACT_FULL:  # type: ignore[operator]
+                assert [f.name for f in c.filters] == list(FILTERS)
+                assert all(f.passed for f in c.filters)
+                assert c.total == round(sum(s.points for s in c.score), 4)
+            else:
+                assert (c.filters, c.score) == ((), ())
         assert [c.rank for c in eligible] == list(range(1, len(eligible) + 1))
         chosen = {decision.assignee} if decision.assignee is not None else set(decision.offered)
         assert chosen <= {c.user_id for c in eligible}
         assert not chosen & case.excluded_expert_ids
+        assert not (chosen - {c.user_id for c in eligible if c.filters and c.score})
         if not eligible:
             assert decision.mode == Mode.none and decision.reason.startswith("nobody is eligible")
             assert decision.alert_coordinator
@@ -421,7 +482,6 @@ def test_decisions_respect_the_filters_for_any_roster(seed: int, rules: RuleSet)
             assert decision.mode == Mode.pool and decision.assignee is None
             assert list(decision.offered) == [c.user_id for c in eligible][: len(decision.offered)]
             assert 1 <= len(decision.offered) <= rules.policy.offer_size + 2
-        by_id = {e.user_id: e for e in experts}
         for user_id in chosen:
             expert = by_id[user_id]
             credential = expert.credentials[case.hospital_id]
@@ -489,9 +549,28 @@ def test_compact_json_keeps_what_explains_the_choice(rules: RuleSet) -> None:
     assert "filters" not in by_id[15] and by_id[15]["rank"] == 15 and by_id[15]["total"] < 0
     assert [f["name"] for f in by_id[99]["filters"]] == ["state"]
     assert len(json.dumps(compact)) < len(json.dumps(decision.to_json()))
-    restored = Decision.from_json(compact)
-    assert restored.assignee == decision.assignee
-    assert restored.candidate(99).failed() == ("state",)  # type: ignore[union-attr]
+    # The decision holds the explanation as it is stored: nothing is lost in storage.
+    assert Decision.from_json(compact) == decision
+    assert decision.candidate(99).failed() == ("state",)  # type: ignore[union-attr]
+
+
+def test_every_offered_candidate_keeps_its_explanation(rules: RuleSet) -> None:
+    # More offers than COMPACT_FULL: each reader offered the case still sees why, and that a
+    # co-sign is needed.
+    policy = rules.policy.model_copy(
+        update={
+            "offer_size": COMPACT_FULL + 2,
+            "assignment": rules.policy.assignment.model_copy(update={"default": "pool"}),
+        }
+    )
+    experts = [make_expert(i, open_units=i / 10) for i in range(1, 16)]
+    experts[11] = make_expert(12, open_units=1.2, qualification=Qualification.preliminary)
+    decision = decide(make_case(), experts, NOW, replace(rules, policy=policy))
+    assert decision.mode == Mode.pool and len(decision.offered) == COMPACT_FULL + 2
+    for c in decision.candidates:
+        assert bool(c.filters) == bool(c.score) == (c.user_id in decision.offered)
+    assert "co-sign needed" in decision.candidate(12).notes  # type: ignore[union-attr]
+    assert Decision.from_json(decision.to_json(compact=True)) == decision
 
 
 def test_excluded_expert_is_never_chosen_even_if_best(rules: RuleSet) -> None:

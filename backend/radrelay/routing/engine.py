@@ -8,23 +8,31 @@ The steps, each recorded in the decision:
 2. Apply the escalation steps already reached (``case.escalation_step``, or all of them once the
    case has waited past the maximum wait).
 3. Hard filters for every expert: credential, state, availability, subspecialty, qualification,
-   excluded, caps. All are evaluated, so the explanation shows every reason, not the first.
+   excluded, caps. All are evaluated, so an ineligible expert's explanation gives every filter
+   they failed, not the first.
 4. Score the eligible (open workload, fairness deficit, familiarity, subspecialty level, wait
    until available, same patient), weighted by the policy.
 5. Push: assign to the best. Pool: offer to the top N. Nobody eligible: mode ``none`` and why.
+
+The decision holds the explanation in the form it is stored in (see ``Candidate``): every filter
+and score component of the best candidates, rank and total of the other eligible, the failed
+filters of the ineligible. With hundreds of experts, wording the rest would cost more than the
+decision itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from radrelay.routing.schemas import (
+    COMPACT_FULL,
     Candidate,
     CaseFacts,
     Classification,
@@ -179,13 +187,50 @@ def classify(case: CaseFacts, rules: RuleSet) -> Classification:
 # ---------------------------------------------------------------------------------------------
 # Filters and score
 
+# One bit per hard filter, in FILTERS order: the lowest bit set is the filter under which a
+# "nobody is eligible" reason counts the expert.
+_EXCLUDED = 1 << FILTERS.index("excluded")
+_CREDENTIAL = 1 << FILTERS.index("credential")
+_SUBSPECIALTY = 1 << FILTERS.index("subspecialty")
+_QUALIFICATION = 1 << FILTERS.index("qualification")
+_STATE = 1 << FILTERS.index("state")
+_AVAILABILITY = 1 << FILTERS.index("availability")
+_CAPS = 1 << FILTERS.index("caps")
+
+_Inputs = tuple[float, float, float, float, float, float]
+_SCORE = (
+    "open_workload",
+    "fairness",
+    "familiarity",
+    "subspecialty_level",
+    "wait_hours",
+    "same_patient",
+)
+
+
+@dataclass(slots=True)
+class _Sweep:
+    """What ``_Judge.sweep`` found, each list in user-id order."""
+
+    eligible: list[ExpertSnapshot] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # minutes until each one's window opens
+    failing: list[ExpertSnapshot] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # the filters each one failed, as bits
+    # Failed the subspecialty filter only, and read general: eligible if the pool falls back to
+    # general readers. With the minutes until their window opens.
+    general_only: list[tuple[ExpertSnapshot, float]] = field(default_factory=list)
+
 
 class _Judge:
-    """Applies the filters and the score for one decision.
+    """Applies the filters and the score for one decision, in two steps.
 
-    A decision explains itself for every expert, often hundreds, so results are shared: most
-    experts pass most filters for the same reason, and ``FilterResult`` is immutable. Results are
-    memoised by the inputs they depend on (state, qualification, credential expiry, window end).
+    ``sweep`` runs for every expert, often hundreds per decision, so it only finds which filters
+    each one fails (one bit per filter), with plain comparisons. Then ``describe`` words every
+    filter of the best candidates, and ``describe_failed`` the failed filters of the ineligible
+    (see ``Candidate``). Whether a filter passed is decided by the sweep alone: the describing
+    methods are told, and only say why. Most experts pass or fail a filter for the same reason,
+    and ``FilterResult`` is immutable, so reasons are shared: precomputed, or memoised by the
+    inputs they depend on (credential expiry, window start or end, the numbers over a cap).
     """
 
     def __init__(
@@ -196,6 +241,7 @@ class _Judge:
         cls: Classification,
         *,
         overdue: bool,
+        widened: bool,
     ):
         policy = rules.policy
         eligibility = policy.eligibility
@@ -203,12 +249,14 @@ class _Judge:
         self.priority = priority = Priority(case.priority)
         self.subspecialty = cls.subspecialty
         self.units = cls.work_units
+        self.widened = widened  # general readers pass the subspecialty filter
         self.latest_start = cls.deadline - timedelta(minutes=eligibility.read_margin_minutes)
         self.wait_allowed = (
             getattr(eligibility.availability, priority) == "before_deadline"
             and self.latest_start > now
         )
         self.memo: dict[tuple[object, ...], FilterResult] = {}
+        self.failed_memo: dict[tuple[object, ...], tuple[FilterResult, ...]] = {}
         code = case.hospital_code
 
         allowed = getattr(eligibility.states, priority)
@@ -223,6 +271,7 @@ class _Judge:
             )
             for state in ExpertState
         }
+        self.state_passes = frozenset(s for s, r in self.states.items() if r.passed)
 
         prelim, what = eligibility.preliminary, "writes preliminary reports only"
         if not prelim.allowed:
@@ -251,6 +300,8 @@ class _Judge:
             if eligibility.require_credential
             else FilterResult("credential", True, "credentials not required by the policy")
         )
+        self.not_credentialed = FilterResult("credential", False, f"not credentialed for {code}")
+        self.credentialed = FilterResult("credential", True, f"credentialed for {code}")
 
         if priority in policy.caps.bypass_priorities:
             self.caps_bypass: FilterResult | None = FilterResult(
@@ -264,20 +315,121 @@ class _Judge:
             self.caps_bypass = None
         self.within_caps = FilterResult("caps", True, "within caps")
 
-    def credential(self, e: ExpertSnapshot) -> FilterResult:
-        if self.no_credential_needed is not None:
-            return self.no_credential_needed
-        code = self.case.hospital_code
-        if self.case.hospital_id not in e.credentials:
-            return self._cached(("credential", "none"), False, f"not credentialed for {code}")
-        expiry = e.credentials[self.case.hospital_id]
-        if expiry is None:
-            return self._cached(("credential", None), True, f"credentialed for {code}")
-        if expiry <= self.now:
-            reason = f"credential for {code} expired {_utc(expiry)}"
-            return self._cached(("credential", expiry), False, reason)
-        reason = f"credentialed for {code} until {_utc(expiry)}"
-        return self._cached(("credential", expiry), True, reason)
+    def sweep(self, experts: Iterable[ExpertSnapshot], *, may_fall_back: bool) -> _Sweep:
+        """Which filters each expert fails. ``may_fall_back``: also collect the general readers
+        who fail only the subspecialty filter."""
+        # Written out in one loop over local names: this is the part of a decision that grows
+        # with the roster.
+        found = _Sweep()
+        eligible, waits = found.eligible.append, found.waits.append
+        failing, failed = found.failing.append, found.failed.append
+        general_only = found.general_only.append
+        now, case = self.now, self.case
+        hospital_id, excluded_ids = case.hospital_id, case.excluded_expert_ids
+        check_credential = self.no_credential_needed is None
+        state_passes = self.state_passes
+        preliminary = Qualification.preliminary
+        preliminary_fails = not self.qualifications[preliminary].passed
+        sub, general = self.subspecialty, Subspecialty.general
+        widened = self.widened
+        wait_allowed, latest_start = self.wait_allowed, self.latest_start
+        check_caps = self.caps_bypass is None
+        caps, units = self.rules.policy.caps, self.units
+        cap_open, cap_queue, cap_daily = caps.open_cases, caps.open_units, caps.daily_units
+
+        for e in experts:
+            bits = _EXCLUDED if e.user_id in excluded_ids else 0
+            if check_credential:
+                credentials = e.credentials
+                if hospital_id not in credentials:
+                    bits |= _CREDENTIAL
+                else:
+                    expiry = credentials[hospital_id]
+                    if expiry is not None and expiry <= now:
+                        bits |= _CREDENTIAL
+            levels = e.subspecialties
+            if sub not in levels and not (widened and general in levels):
+                bits |= _SUBSPECIALTY
+            if preliminary_fails and e.qualification == preliminary:
+                bits |= _QUALIFICATION
+            if e.state not in state_passes:
+                bits |= _STATE
+            wait = 0.0
+            for start, end in e.availability:
+                if start <= now < end:
+                    break
+            else:
+                first = None
+                if wait_allowed:
+                    for start, end in e.availability:
+                        if end > now and start <= latest_start and (first is None or start < first):
+                            first = start
+                if first is None:
+                    bits |= _AVAILABILITY
+                else:
+                    wait = (first - now).total_seconds() / 60
+            if check_caps:
+                cap = e.cap_open_cases if e.cap_open_cases is not None else cap_open
+                daily = e.cap_daily_units if e.cap_daily_units is not None else cap_daily
+                if (
+                    (cap is not None and e.open_cases >= cap)
+                    or (cap_queue is not None and e.open_units + units > cap_queue)
+                    or (daily is not None and e.units_today + units > daily)
+                ):
+                    bits |= _CAPS
+            if not bits:
+                eligible(e)
+                waits(wait)
+            else:
+                failing(e)
+                failed(bits)
+                if may_fall_back and bits == _SUBSPECIALTY and general in levels:
+                    general_only((e, wait))
+        return found
+
+    def describe(self, e: ExpertSnapshot) -> tuple[FilterResult, ...]:
+        """Every filter, each passed, for an eligible expert. In FILTERS order."""
+        return (
+            self.not_excluded,
+            self._credential(e, True),
+            self._subspecialty(e, True),
+            self.qualifications[e.qualification],
+            self.states[e.state],
+            self._availability(e, True),
+            self._caps(e, True),
+        )
+
+    def describe_failed(self, e: ExpertSnapshot, failed: int) -> tuple[FilterResult, ...]:
+        """The filters an ineligible expert failed (``failed``: bits), in FILTERS order."""
+        # Most of the roster is ineligible, mostly for reasons many experts share (offline, does
+        # not read the subspecialty), so whole explanations are shared, keyed by the few inputs
+        # their reasons depend on. Caps (last in FILTERS) quote the expert's own numbers: added
+        # apart.
+        key = (
+            failed & ~_CAPS,
+            e.state if failed & _STATE else None,
+            e.credentials.get(self.case.hospital_id) if failed & _CREDENTIAL else None,
+            self._next_window(e) if failed & _AVAILABILITY and not self.wait_allowed else None,
+        )
+        shared = self.failed_memo.get(key)
+        if shared is None:
+            out = []
+            if failed & _EXCLUDED:
+                out.append(self.excluded)
+            if failed & _CREDENTIAL:
+                out.append(self._credential(e, False))
+            if failed & _SUBSPECIALTY:
+                out.append(self._subspecialty(e, False))
+            if failed & _QUALIFICATION:
+                out.append(self.qualifications[e.qualification])
+            if failed & _STATE:
+                out.append(self.states[e.state])
+            if failed & _AVAILABILITY:
+                out.append(self._availability(e, False))
+            shared = self.failed_memo[key] = tuple(out)
+        if failed & _CAPS:
+            return (*shared, self._caps(e, False))
+        return shared
 
     def _cached(self, key: tuple[object, ...], passed: bool, reason: str) -> FilterResult:
         result = self.memo.get(key)
@@ -285,86 +437,113 @@ class _Judge:
             result = self.memo[key] = FilterResult(str(key[0]), passed, reason)
         return result
 
-    def availability(self, e: ExpertSnapshot) -> tuple[FilterResult, float]:
-        """The filter, and the minutes until the expert's window opens (0: now)."""
+    def _credential(self, e: ExpertSnapshot, passed: bool) -> FilterResult:
+        if self.no_credential_needed is not None:
+            return self.no_credential_needed
+        code = self.case.hospital_code
+        expiry = e.credentials.get(self.case.hospital_id)
+        if expiry is None:
+            return self.credentialed if passed else self.not_credentialed
+        if passed:
+            reason = f"credentialed for {code} until {_utc(expiry)}"
+        else:
+            reason = f"credential for {code} expired {_utc(expiry)}"
+        return self._cached(("credential", expiry), passed, reason)
+
+    def _availability(self, e: ExpertSnapshot, passed: bool) -> FilterResult:
         now = self.now
-        for start, end in e.availability:
-            if start <= now < end:
-                key = ("availability", "now", end)
-                return self._cached(key, True, f"available now, until {_utc(end)}"), 0.0
-        if self.wait_allowed:
-            first = None
+        if passed:
             for start, end in e.availability:
-                if end > now and start <= self.latest_start and (first is None or start < first):
-                    first = start
-            if first is not None:
-                key = ("availability", "from", first)
-                reason = f"available from {_utc(first)}, before the deadline"
-                return self._cached(key, True, reason), (first - now).total_seconds() / 60
+                if start <= now < end:
+                    return self._cached(
+                        ("availability", "now", end), True, f"available now, until {_utc(end)}"
+                    )
+            first = min(
+                (s for s, end in e.availability if end > now and s <= self.latest_start),
+                default=now,
+            )
+            reason = f"available from {_utc(first)}, before the deadline"
+            return self._cached(("availability", "from", first), True, reason)
+        if self.wait_allowed:
             margin = self.rules.policy.eligibility.read_margin_minutes
             reason = (
                 f"no availability window opens by {_utc(self.latest_start)} "
                 f"({margin} min before the deadline)"
             )
-            return self._cached(("availability", "none"), False, reason), 0.0
-        upcoming = min((start for start, _ in e.availability if start > now), default=None)
+            return self._cached(("availability", "none"), False, reason)
+        upcoming = self._next_window(e)
         if upcoming is None:
             return self._cached(
                 ("availability", "never"), False, "not in an availability window now"
-            ), 0.0
+            )
         reason = f"not in an availability window now (next opens {_utc(upcoming)})"
-        return self._cached(("availability", "next", upcoming), False, reason), 0.0
+        return self._cached(("availability", "next", upcoming), False, reason)
 
-    def subspecialty_filter(self, e: ExpertSnapshot, widened: bool) -> FilterResult:
+    def _next_window(self, e: ExpertSnapshot) -> datetime | None:
+        return min((start for start, _ in e.availability if start > self.now), default=None)
+
+    def _subspecialty(self, e: ExpertSnapshot, passed: bool) -> FilterResult:
         sub = self.subspecialty
         level = e.subspecialties.get(sub)
         general = e.subspecialties.get(Subspecialty.general)
-        key = ("subspecialty", level, general, widened)
+        key = ("subspecialty", passed, level, general, self.widened)
         result = self.memo.get(key)
         if result is not None:
             return result
-        if level is not None:
-            result = FilterResult("subspecialty", True, f"reads {sub} (level {level})")
+        if passed:
+            if level is not None:
+                reason = f"reads {sub} (level {level})"
+            else:
+                reason = f"reads general (level {general}); pool widened from {sub}"
         elif sub == Subspecialty.general:
-            result = FilterResult("subspecialty", False, "does not read general cases")
-        elif not widened:
-            result = FilterResult("subspecialty", False, f"does not read {sub}")
-        elif general is not None:
-            result = FilterResult(
-                "subspecialty", True, f"reads general (level {general}); pool widened from {sub}"
-            )
+            reason = "does not read general cases"
+        elif not self.widened:
+            reason = f"does not read {sub}"
         else:
-            result = FilterResult("subspecialty", False, f"reads neither {sub} nor general")
-        self.memo[key] = result
+            reason = f"reads neither {sub} nor general"
+        result = self.memo[key] = FilterResult("subspecialty", passed, reason)
         return result
 
-    def caps(self, e: ExpertSnapshot) -> FilterResult:
+    def _caps(self, e: ExpertSnapshot, passed: bool) -> FilterResult:
         if self.caps_bypass is not None:
             return self.caps_bypass
+        if passed:
+            return self.within_caps
+        # The reason quotes the numbers over a cap. Many experts share them (a queue depth is a
+        # sum of a few unit values), so reasons are memoised by those numbers.
         caps, units = self.rules.policy.caps, self.units
-        over = []
-        open_cases = e.cap_open_cases if e.cap_open_cases is not None else caps.open_cases
-        if open_cases is not None and e.open_cases >= open_cases:
-            over.append(f"{e.open_cases} open cases (cap {open_cases})")
-        if caps.open_units is not None and e.open_units + units > caps.open_units:
-            over.append(
-                f"{e.open_units:g} open units + {units:g} over the queue cap of {caps.open_units:g}"
-            )
-        daily = e.cap_daily_units if e.cap_daily_units is not None else caps.daily_units
-        if daily is not None and e.units_today + units > daily:
-            over.append(
-                f"{e.units_today:g} units today + {units:g} over the daily cap of {daily:g}"
-            )
-        if over:
-            return FilterResult("caps", False, "; ".join(over))
-        return self.within_caps
+        cap_open = e.cap_open_cases if e.cap_open_cases is not None else caps.open_cases
+        cap_daily = e.cap_daily_units if e.cap_daily_units is not None else caps.daily_units
+        over_open = cap_open is not None and e.open_cases >= cap_open
+        over_queue = caps.open_units is not None and e.open_units + units > caps.open_units
+        over_daily = cap_daily is not None and e.units_today + units > cap_daily
+        key = (
+            "caps",
+            (e.open_cases, cap_open) if over_open else None,
+            e.open_units if over_queue else None,
+            (e.units_today, cap_daily) if over_daily else None,
+        )
+        result = self.memo.get(key)
+        if result is None:
+            over = []
+            if over_open:
+                over.append(f"{e.open_cases} open cases (cap {cap_open})")
+            if over_queue:
+                over.append(
+                    f"{e.open_units:g} open units + {units:g} over the queue cap of "
+                    f"{caps.open_units:g}"
+                )
+            if over_daily:
+                over.append(
+                    f"{e.units_today:g} units today + {units:g} over the daily cap of {cap_daily:g}"
+                )
+            result = self.memo[key] = FilterResult("caps", False, "; ".join(over))
+        return result
 
-    def score(
-        self, e: ExpertSnapshot, wait_minutes: float
-    ) -> tuple[tuple[ScoreComponent, ...], float]:
+    def score(self, e: ExpertSnapshot, wait_minutes: float) -> tuple[float, _Inputs, _Inputs]:
+        """The total, and the input and points of each component (in ``_SCORE`` order)."""
         # Points are rounded so that equal inputs tie exactly (then the lower user id wins);
-        # + 0.0 turns -0.0 into 0.0 in the explanation. Written out, not looped: this runs for
-        # every eligible expert.
+        # + 0.0 turns -0.0 into 0.0 in the explanation.
         w = self.rules.policy.weights
         case = self.case
         deficit = e.shift_target_units - e.units_shift
@@ -378,39 +557,34 @@ class _Judge:
         p_level = round(w.subspecialty_level * level, 4) + 0.0
         p_wait = round(-w.wait_hours * hours, 4) + 0.0
         p_same = w.same_patient * same
-        components = (
-            ScoreComponent("open_workload", e.open_units, w.open_workload, p_open),
-            ScoreComponent("fairness", deficit, w.fairness, p_fair),
-            ScoreComponent("familiarity", reads, w.familiarity, p_fam),
-            ScoreComponent("subspecialty_level", level, w.subspecialty_level, p_level),
-            ScoreComponent("wait_hours", hours, w.wait_hours, p_wait),
-            ScoreComponent("same_patient", same, w.same_patient, p_same),
-        )
         total = round(p_open + p_fair + p_fam + p_level + p_wait + p_same, 4) + 0.0
-        return components, total
+        inputs = (e.open_units, deficit, reads, level, hours, same)
+        return total, inputs, (p_open, p_fair, p_fam, p_level, p_wait, p_same)
+
+    def components(self, inputs: _Inputs, points: _Inputs) -> tuple[ScoreComponent, ...]:
+        w = self.rules.policy.weights
+        weights = (
+            w.open_workload,
+            w.fairness,
+            w.familiarity,
+            w.subspecialty_level,
+            w.wait_hours,
+            w.same_patient,
+        )
+        return tuple(map(ScoreComponent, _SCORE, inputs, weights, points))
 
 
 # ---------------------------------------------------------------------------------------------
 # Decision
 
 
-@dataclass(slots=True)
-class _Evaluated:
-    expert: ExpertSnapshot
-    filters: tuple[FilterResult, ...]  # all but subspecialty, in FILTERS order
-    passed: bool  # all of ``filters`` passed
-    wait_minutes: float
-    subspecialty: FilterResult
-
-
-def _nobody_reason(evaluated: list[_Evaluated], judge: _Judge, widened: bool) -> str:
-    if not evaluated:
+def _nobody_reason(found: _Sweep, judge: _Judge) -> str:
+    if not found.failing:
         return "nobody is eligible: the roster snapshot has no experts"
     counts: Counter[str] = Counter()
-    for ev in evaluated:
-        failed = {f.name for f in (*ev.filters, ev.subspecialty) if not f.passed}
-        counts[next(name for name in FILTERS if name in failed)] += 1
-    sub, code = judge.subspecialty, judge.case.hospital_code
+    for bits in found.failed:
+        counts[FILTERS[(bits & -bits).bit_length() - 1]] += 1
+    sub, code, widened = judge.subspecialty, judge.case.hospital_code, judge.widened
     phrases = {
         "excluded": "released or declined this case",
         "credential": f"not credentialed for {code} (or expired)",
@@ -423,8 +597,27 @@ def _nobody_reason(evaluated: list[_Evaluated], judge: _Judge, widened: bool) ->
     parts = [f"{counts[name]} {phrases[name]}" for name in FILTERS if counts[name]]
     return (
         f"nobody is eligible for this {judge.priority} {sub} case from {code}: "
-        f"of {len(evaluated)} experts, " + "; ".join(parts)
+        f"of {len(found.failing)} experts, " + "; ".join(parts)
     )
+
+
+def _fall_back_to_general(found: _Sweep, judge: _Judge) -> None:
+    """Nobody who reads the subspecialty is eligible: admit general readers."""
+    judge.widened = True
+    found.eligible = [e for e, _ in found.general_only]
+    found.waits = [wait for _, wait in found.general_only]
+    failing, failed = [], []
+    for e, bits in zip(found.failing, found.failed, strict=True):
+        if bits & _SUBSPECIALTY and Subspecialty.general in e.subspecialties:
+            bits &= ~_SUBSPECIALTY
+        if bits:
+            failing.append(e)
+            failed.append(bits)
+    found.failing, found.failed = failing, failed
+
+
+_user_id = attrgetter("user_id")
+_rank_key = itemgetter(0, 1)  # the best total first, then the lower user id
 
 
 def _decide(
@@ -441,69 +634,57 @@ def _decide(
     escalation_widens = any(s.widen_to_general for s in steps)
     offer_size = policy.offer_size + sum(s.add_to_offer for s in steps)
     alert = overdue or any(s.alert_coordinator for s in steps)
-    judge = _Judge(case, now, rules, cls, overdue=overdue)
+    general_case = cls.subspecialty == Subspecialty.general
+    widened = escalation_widens and not general_case
+    judge = _Judge(case, now, rules, cls, overdue=overdue, widened=widened)
 
-    widened = escalation_widens and cls.subspecialty != Subspecialty.general
-    excluded_ids = case.excluded_expert_ids
-    evaluated = []
-    for e in sorted(experts, key=lambda x: x.user_id):
-        availability, wait = judge.availability(e)
-        filters = (
-            judge.excluded if e.user_id in excluded_ids else judge.not_excluded,
-            judge.credential(e),
-            judge.qualifications[e.qualification],
-            judge.states[e.state],
-            availability,
-            judge.caps(e),
-        )
-        passed = all(f.passed for f in filters)
-        evaluated.append(
-            _Evaluated(e, filters, passed, wait, judge.subspecialty_filter(e, widened))
-        )
-
-    if (
+    may_fall_back = (
         not widened
-        and cls.subspecialty != Subspecialty.general
+        and not general_case
         and priority in policy.eligibility.fallback_to_general_when_none_eligible
-        and not any(ev.passed and ev.subspecialty.passed for ev in evaluated)
-    ):
-        trial = [judge.subspecialty_filter(ev.expert, True) for ev in evaluated]
-        if any(ev.passed and s.passed for ev, s in zip(evaluated, trial, strict=True)):
-            widened = True
-            for ev, s in zip(evaluated, trial, strict=True):
-                ev.subspecialty = s
+    )
+    found = judge.sweep(sorted(experts, key=_user_id), may_fall_back=may_fall_back)
+    if may_fall_back and not found.eligible and found.general_only:
+        _fall_back_to_general(found, judge)
+    widened = judge.widened
 
     scored = []
-    others = []
-    for ev in evaluated:
-        e = ev.expert
-        explained = (*ev.filters[:2], ev.subspecialty, *ev.filters[2:])
-        notes: tuple[str, ...] = (
-            ("co-sign needed",) if e.qualification == Qualification.preliminary else ()
-        )
-        if not (ev.passed and ev.subspecialty.passed):
-            others.append(Candidate(e.user_id, e.name, False, explained, notes=notes))
-            continue
-        components, total = judge.score(e, ev.wait_minutes)
-        if ev.wait_minutes > 0:
-            notes += (f"window opens in {ev.wait_minutes:.0f} min",)
-        if components[-1].value:
-            notes += ("reads another open study of this patient",)
-        scored.append((-total, e.user_id, e.name, explained, components, total, notes))
-    scored.sort(key=lambda s: (s[0], s[1]))
-    ranked = [
-        Candidate(user_id, name, True, filters, components, total, rank, notes)
-        for rank, (_, user_id, name, filters, components, total, notes) in enumerate(scored, 1)
-    ]
+    for e, wait in zip(found.eligible, found.waits, strict=True):
+        total, inputs, points = judge.score(e, wait)
+        scored.append((-total, e.user_id, e, wait, total, inputs, points))
+    scored.sort(key=_rank_key)
 
     mode = policy.assignment.mode_for(case.hospital_code, priority)
+    if not scored:
+        mode = Mode.none
+    offered = tuple(s[1] for s in scored[:offer_size]) if mode == Mode.pool else ()
+    # The candidates whose whole explanation is kept: see Candidate.
+    explained = max(COMPACT_FULL, len(offered))
+    ranked = []
+    for rank, (_, user_id, e, wait, total, inputs, points) in enumerate(scored, 1):
+        if rank > explained:
+            ranked.append(Candidate(user_id, e.name, True, total=total, rank=rank))
+            continue
+        notes: tuple[str, ...] = ()
+        if e.qualification == Qualification.preliminary:
+            notes += ("co-sign needed",)
+        if wait > 0:
+            notes += (f"window opens in {wait:.0f} min",)
+        if inputs[-1]:
+            notes += ("reads another open study of this patient",)
+        filters = judge.describe(e)
+        score = judge.components(inputs, points)
+        ranked.append(Candidate(user_id, e.name, True, filters, score, total, rank, notes))
+    others = [
+        Candidate(e.user_id, e.name, False, judge.describe_failed(e, bits))
+        for e, bits in zip(found.failing, found.failed, strict=True)
+    ]
+
     assignee: int | None = None
-    offered: tuple[int, ...] = ()
     cosign = False
     if not ranked:
-        mode = Mode.none
         alert = True
-        reason = _nobody_reason(evaluated, judge, widened)
+        reason = _nobody_reason(found, judge)
     elif mode == Mode.push:
         best = ranked[0]
         assignee = best.user_id
@@ -512,7 +693,6 @@ def _decide(
             f"assigned to {best.name or best.user_id} (score {best.total:g}, best of {len(ranked)})"
         )
     else:
-        offered = tuple(c.user_id for c in ranked[:offer_size])
         reason = f"offered to the top {len(offered)} of {len(ranked)} eligible experts"
     if widened:
         if overdue:

@@ -1,9 +1,9 @@
 """What the routing engine reads (a case's facts, a snapshot of the experts) and what it decides.
 
 Inputs and outputs are frozen dataclasses, not pydantic models: the router builds hundreds of
-expert snapshots per decision and the explanation holds a few objects per expert, so they must be
-cheap to make. Pydantic still validates them where they come from text (golden cases, a stored
-decision read back) through ``TypeAdapter``, with unknown fields refused.
+expert snapshots per decision and the explanation holds an object or more per expert, so they
+must be cheap to make. Pydantic still validates them where they come from text (golden cases, a
+stored decision read back) through ``TypeAdapter``, with unknown fields refused.
 """
 
 from __future__ import annotations
@@ -159,8 +159,17 @@ class ScoreComponent:
 
 @dataclass(slots=True)
 class Candidate:
-    """How one expert fared: every hard filter, and for the eligible the score and rank (1 =
-    best). Read-only in practice (see ``ScoreComponent``)."""
+    """How one expert fared. Read-only in practice (see ``ScoreComponent``).
+
+    The explanation is kept in full where a coordinator needs it, and in short for the rest of
+    a roster of hundreds (the form ``Decision.to_json`` stores):
+
+    - the best ``COMPACT_FULL`` eligible, and every offered one: every hard filter (all passed,
+      in ``FILTERS`` order), the score components, ``total``, ``rank`` (1 = best), ``notes``;
+    - the other eligible: ``total`` and ``rank`` only (they passed every filter);
+    - the ineligible: ``filters`` holds the filters they failed, all of them, in ``FILTERS``
+      order (the others passed); no score.
+    """
 
     user_id: int
     name: str
@@ -205,6 +214,8 @@ class Decision:
     ``widened``: the subspecialty filter admitted general readers (escalation or fallback).
     ``alert_coordinator``: an applied escalation step, the maximum wait, or nobody eligible asks
     for a coordinator. ``shadow`` is the decision of the monitor-mode rules, never applied.
+    ``candidates``: the eligible by rank, then the ineligible by user id; how much of each one's
+    explanation is kept is told in ``Candidate``.
     """
 
     case_id: int
@@ -236,12 +247,12 @@ class Decision:
         return None
 
     def to_json(self, *, compact: bool = False) -> dict[str, Any]:
-        """A JSON-compatible dict (datetimes as ISO 8601 strings).
+        """A JSON-compatible dict (datetimes as ISO 8601 strings). ``from_json`` reads it back
+        equal to this decision.
 
-        ``compact`` is what to store per case when the roster is large: the top
-        ``COMPACT_FULL`` eligible experts keep their whole explanation, the other eligible keep
-        rank and total, the ineligible keep only the filters they failed. ``from_json`` reads
-        it back with the missing parts empty.
+        The engine already keeps the explanation short (see ``Candidate``); ``compact`` also
+        leaves out the fields that are then empty, which ``from_json`` restores as empty. It
+        shortens in the same way a decision holding every explanation in full.
         """
         data: dict[str, Any] = _DECISION.dump_python(self, mode="json")
         if compact:
@@ -277,11 +288,12 @@ COMPACT_FULL = 10
 
 def _compact(data: dict[str, Any]) -> None:
     candidates = []
+    offered = set(data["offered"])
     for c in data["candidates"]:
         if not c["eligible"]:
             failed = [f for f in c["filters"] if not f["passed"]]
             c = {"user_id": c["user_id"], "name": c["name"], "eligible": False, "filters": failed}
-        elif c["rank"] > COMPACT_FULL:
+        elif not c["filters"] or (c["rank"] > COMPACT_FULL and c["user_id"] not in offered):
             c = {k: v for k, v in c.items() if k not in ("filters", "score", "notes")}
         candidates.append(c)
     data["candidates"] = candidates
