@@ -163,6 +163,87 @@ def rules_check(
     typer.echo(f"{folder}: rules valid, golden cases pass")
 
 
+@app.command("simulate")
+def simulate_command(
+    rules_dir: Annotated[
+        Path | None, typer.Option(help="Rules directory (default: RADRELAY_RULES_DIR).")
+    ] = None,
+    arrivals: Annotated[
+        Path | None,
+        typer.Option(help="CSV of arrivals to replay instead of the built-in Poisson model."),
+    ] = None,
+    roster: Annotated[
+        Path | None, typer.Option(help="Roster YAML (default: the built-in roster).")
+    ] = None,
+    hours: Annotated[
+        float | None, typer.Option(help="Hours of Poisson arrivals from midnight (default 24).")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Multiply the Poisson arrival rates (default 1).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same numbers).")] = 1,
+    policy: Annotated[
+        list[str],
+        typer.Option(
+            help="push, pool, rules, pool-routine or pool-stat (repeatable; default push, pool "
+            "and rules)."
+        ),
+    ] = [],  # noqa: B006
+    cherry_pick: Annotated[
+        float,
+        typer.Option(help="Chance that a reader claiming from a pool takes its easiest case."),
+    ] = 0.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON, not markdown.")] = False,
+) -> None:
+    """Replay a day of arrivals against a roster through the routing engine, once per policy:
+    turnaround percentiles, SLA breaches and workload fairness (docs/simulation.md)."""
+    import json
+
+    from radrelay.routing.rules import RulesError, load_rules
+    from radrelay.routing.simulate import SimulationInputError, run
+
+    settings = _settings()
+    folder = rules_dir or settings.rules_dir
+    try:
+        rules = load_rules(folder)
+    except RulesError as exc:
+        typer.echo(f"error: the rules in {folder} are not valid:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        result = run(
+            rules,
+            rules_label=_shown(folder),
+            arrivals_path=arrivals,
+            roster_path=roster,
+            hours=hours,
+            scale=scale,
+            seed=seed,
+            policies=policy,
+            cherry_pick=cherry_pick,
+            watch_seconds=settings.sla_watch_seconds,
+        )
+    except SimulationInputError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(result.to_markdown())
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the working directory when it is inside it, else absolute."""
+    resolved = path.resolve()
+    return (
+        str(resolved.relative_to(Path.cwd()))
+        if resolved.is_relative_to(Path.cwd())
+        else str(resolved)
+    )
+
+
 def _require_schema(settings: Settings) -> None:
     from radrelay.kit import migrate as migrations
 
