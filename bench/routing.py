@@ -44,6 +44,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from ingest import cores, cpu_model, load_average, log
 from radrelay.routing.engine import classify, decide
 from radrelay.routing.rules import RuleKind, RuleSet, load_rules
@@ -57,6 +59,7 @@ from radrelay.routing.schemas import (
     Qualification,
     Subspecialty,
 )
+from radrelay.routing.service import stored
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "worklist_rules"
 
@@ -386,7 +389,7 @@ def measure(
             sample.append(decision)
     # What the routing job stores with each case, measured apart from decide().
     for decision in sample:
-        row.stored.append(len(json.dumps(decision.to_json(compact=True), ensure_ascii=False)))
+        row.stored.append(len(json.dumps(stored(decision), ensure_ascii=False)))
     return row
 
 
@@ -491,6 +494,328 @@ def engine_table(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
+# --- worklist: GET /api/worklist on PostgreSQL with 100,000 cases ------------------------------
+
+WORKLIST_P95_MS = 50.0
+READER_PASSWORD = "reader-bench-password"
+
+
+def seed_worklist(
+    db_url: str, args: argparse.Namespace, password_hash: str
+) -> dict[str, list[int]]:
+    """Hospitals, ``args.experts`` readers with profiles, and ``args.cases`` cases with studies
+    and patients, written with SQLAlchemy Core (so column defaults apply) into the server's
+    database. ``args.open_cases`` of them are open: held by readers, offered to three, or
+    waiting; the rest are finished (status ``final``, as reporting writes it). Returns ids."""
+    from sqlalchemy import create_engine, insert, text
+
+    from radrelay.models import (
+        Case,
+        CaseAssignment,
+        Expert,
+        ExpertCredential,
+        ExpertShift,
+        ExpertSubspecialty,
+        Hospital,
+        Patient,
+        Study,
+        User,
+    )
+
+    rnd = random.Random(args.seed)
+    engine = create_engine(db_url.replace("postgresql+asyncpg://", "postgresql+psycopg://"))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        hospital_ids = [
+            conn.execute(
+                insert(Hospital.__table__)
+                .values(code=code, name=f"Hospital {code}")
+                .returning(Hospital.__table__.c.id)
+            ).scalar_one()
+            for _, code, _ in HOSPITALS
+        ]
+        weights = [share for _, _, share in HOSPITALS]
+        users = [
+            {
+                "username": f"reader{i:04d}",
+                "display_name": f"Reader {i}",
+                "password_hash": password_hash,
+                "role": "radiologist",
+            }
+            for i in range(args.experts)
+        ]
+        reader_ids = list(
+            conn.execute(insert(User.__table__).returning(User.__table__.c.id), users).scalars()
+        )
+        conn.execute(
+            insert(Expert.__table__),
+            [
+                {
+                    "user_id": u,
+                    "employment": "full_time" if i % 4 else "part_time",
+                    "qualification": "final" if i % 5 else "preliminary",
+                    "state": rnd.choices(["online", "away", "offline"], [70, 10, 20])[0],
+                }
+                for i, u in enumerate(reader_ids)
+            ],
+        )
+        conn.execute(
+            insert(ExpertSubspecialty.__table__),
+            [
+                {"user_id": u, "subspecialty": s.value, "level": rnd.randint(1, 3)}
+                for u in reader_ids
+                for s in {pick(rnd, list(PRIMARY.items())), Subspecialty.general}
+            ],
+        )
+        conn.execute(
+            insert(ExpertCredential.__table__),
+            [
+                {"user_id": u, "hospital_id": h, "expires_at": None}
+                for u in reader_ids
+                for h in hospital_ids
+            ],
+        )
+        conn.execute(
+            insert(ExpertShift.__table__),
+            [
+                {"user_id": u, "weekday": d, "start_minute": 8 * 60, "end_minute": 20 * 60}
+                for u in reader_ids
+                for d in range(7)
+            ],
+        )
+        patients = [
+            {
+                "hospital_id": rnd.choices(hospital_ids, weights)[0],
+                "patient_key": f"P{i}",
+                "patient_id": f"P{i}",
+                "patient_name": f"PATIENT^{i}",
+                "name_search": f"=patient^{i}=",
+            }
+            for i in range(args.cases // 2)
+        ]
+        patient_rows = list(
+            conn.execute(
+                insert(Patient.__table__).returning(
+                    Patient.__table__.c.id, Patient.__table__.c.hospital_id
+                ),
+                patients,
+            ).all()
+        )
+        studies = []
+        for i in range(args.cases):
+            patient_pk, hospital_id = patient_rows[i % len(patient_rows)]
+            modality = pick(rnd, MODALITIES)
+            studies.append(
+                {
+                    "hospital_id": hospital_id,
+                    "patient_pk": patient_pk,
+                    "study_instance_uid": f"2.25.{i}",
+                    "study_date": "20250301",
+                    "modalities_in_study": modality,
+                    "study_description": rnd.choice(DESCRIPTIONS[modality]),
+                }
+            )
+        study_rows = list(
+            conn.execute(
+                insert(Study.__table__).returning(
+                    Study.__table__.c.id,
+                    Study.__table__.c.hospital_id,
+                    Study.__table__.c.patient_pk,
+                ),
+                studies,
+            ).all()
+        )
+        cases, open_kinds = [], []
+        for i, (study_pk, hospital_id, patient_pk) in enumerate(study_rows):
+            priority = pick(rnd, PRIORITIES)
+            is_open = i >= args.cases - args.open_cases
+            kind = rnd.choices(["held", "offered", "ready"], [60, 25, 15])[0] if is_open else "done"
+            received = now - timedelta(minutes=rnd.uniform(1, 600 if is_open else 60 * 24 * 90))
+            minutes = {Priority.stat: 30, Priority.urgent: 120, Priority.routine: 1440}[priority]
+            reader = rnd.choice(reader_ids) if kind in ("held", "done") else None
+            status = {
+                "held": rnd.choice(["assigned", "reading"]),
+                "offered": "offered",
+                "ready": "ready",
+                "done": "final",
+            }[kind]
+            open_kinds.append(kind)
+            cases.append(
+                {
+                    "hospital_id": hospital_id,
+                    "study_pk": study_pk,
+                    "patient_pk": patient_pk,
+                    "status": status,
+                    "priority": priority.value,
+                    "source": "stow",
+                    "received_at": received,
+                    "ready_at": received,
+                    "routed_at": received,
+                    "assigned_at": received if reader else None,
+                    "final_at": received + timedelta(minutes=rnd.uniform(5, minutes))
+                    if kind == "done"
+                    else None,
+                    "deadline": received + timedelta(minutes=minutes),
+                    "sla_target_minutes": minutes,
+                    "subspecialty": pick(rnd, list(PRIMARY.items())).value,
+                    "work_units": pick(rnd, OPEN_UNITS),
+                    "reader_id": reader,
+                    "sla_state": "breached"
+                    if is_open and received + timedelta(minutes=minutes) < now
+                    else "ok",
+                    "sla_next_at": received + timedelta(minutes=minutes) if is_open else None,
+                }
+            )
+        case_ids = list(
+            conn.execute(insert(Case.__table__).returning(Case.__table__.c.id), cases).scalars()
+        )
+        holds = []
+        for case_id, row, kind in zip(case_ids, cases, open_kinds, strict=True):
+            if row["reader_id"] is not None:
+                holds.append(
+                    {
+                        "case_id": case_id,
+                        "user_id": row["reader_id"],
+                        "kind": "assigned",
+                        "active": kind == "held",
+                        "created_at": row["received_at"],
+                    }
+                )
+            if kind == "offered":
+                holds += [
+                    {
+                        "case_id": case_id,
+                        "user_id": u,
+                        "kind": "offered",
+                        "active": True,
+                        "created_at": row["received_at"],
+                    }
+                    for u in rnd.sample(reader_ids, 3)
+                ]
+        conn.execute(insert(CaseAssignment.__table__), holds)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    engine.dispose()
+    return {"hospitals": hospital_ids, "readers": reader_ids}
+
+
+def timed_gets(
+    client: httpx.Client, requests: Sequence[tuple[str, dict[str, object]]], row: Row
+) -> Row:
+    for path, params in requests:
+        t0 = time.perf_counter()
+        r = client.get(path, params=params)  # type: ignore[arg-type]
+        row.latencies.append(time.perf_counter() - t0)
+        if r.status_code != 200:
+            row.error = f"{path} {r.status_code}: {r.text[:100]}"
+            return row
+    return row
+
+
+def bench_worklist(args: argparse.Namespace) -> list[Row]:
+    """GET /api/worklist of a real server on PostgreSQL holding ``args.cases`` cases."""
+    import tempfile
+
+    import ingest as harness
+
+    target = f"p95 < {WORKLIST_P95_MS:g} ms"
+    n = args.requests
+    with (
+        tempfile.TemporaryDirectory(prefix="radrelay-bench-") as tmp,
+        harness.running_server("postgres", Path(tmp), args) as server,
+    ):
+        admin = httpx.Client(base_url=server.url, timeout=60)
+        token = admin.post(
+            "/api/auth/token",
+            data={"username": "admin", "password": harness.ADMIN_PASSWORD},
+        ).json()["access_token"]
+        admin.headers["Authorization"] = f"Bearer {token}"
+        r = admin.post(
+            "/api/users",
+            json={"username": "coord", "role": "coordinator", "password": READER_PASSWORD},
+        )
+        assert r.status_code == 201, r.text
+        from sqlalchemy import create_engine, text
+
+        url = server.env["RADRELAY_DATABASE_URL"].replace("+asyncpg", "+psycopg")
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            password_hash = conn.execute(
+                text("SELECT password_hash FROM users WHERE username = 'coord'")
+            ).scalar_one()
+        engine.dispose()
+        log(f"worklist: seeding {args.cases} cases ({args.open_cases} open) ...")
+        t0 = time.perf_counter()
+        ids = seed_worklist(server.env["RADRELAY_DATABASE_URL"], args, password_hash)
+        log(f"worklist: seeded in {time.perf_counter() - t0:.0f}s")
+
+        def signed_in(username: str) -> httpx.Client:
+            c = httpx.Client(base_url=server.url, timeout=60)
+            r = c.post("/api/auth/token", data={"username": username, "password": READER_PASSWORD})
+            assert r.status_code == 200, r.text
+            c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            return c
+
+        rnd = random.Random(args.seed)
+        readers = [signed_in(f"reader{i:04d}") for i in rnd.sample(range(args.experts), 20)]
+        coord = signed_in("coord")
+        rows = []
+        for client in readers[:3]:  # warm-up
+            client.get("/api/worklist")
+        row = Row("reader's worklist (held + top of pool)", target, WORKLIST_P95_MS)
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = readers[i % len(readers)].get("/api/worklist")
+            row.latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                row.error = f"{r.status_code}: {r.text[:100]}"
+                break
+        rows.append(row)
+        boards: list[tuple[str, list[dict[str, object]]]] = [
+            ("board: all open, first 100 by deadline", [{}]),
+            ("board: one hospital", [{"hospital_id": h} for h in ids["hospitals"]]),
+            (
+                "board: breached, stat+urgent",
+                [{"sla_state": "breached", "priority": ["stat", "urgent"]}],
+            ),
+            (
+                "board: subspecialty + status",
+                [{"subspecialty": s.value, "status": "offered"} for s in PRIMARY],
+            ),
+            ("board: one reader's cases", [{"reader_id": u} for u in ids["readers"][:50]]),
+        ]
+        for label, variants in boards:
+            coord.get("/api/worklist", params=variants[0])  # type: ignore[arg-type]
+            requests = [("/api/worklist", variants[i % len(variants)]) for i in range(n)]
+            rows.append(timed_gets(coord, requests, Row(label, target, WORKLIST_P95_MS)))
+    return rows
+
+
+def worklist_table(rows: Sequence[Row]) -> str:
+    out = [
+        "| query | n | p50 ms | p95 ms | p99 ms | max ms | target | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.metric} | {len(r.latencies)} | {r.ms(50)} | {r.ms(95)} | {r.ms(99)} "
+            f"| {r.ms(100)} | {r.target} | {r.verdict} |"
+        )
+    return "\n".join(out)
+
+
+def worklist_about(args: argparse.Namespace) -> list[str]:
+    return [
+        f"- a real `radrelay serve` + `radrelay worker` on a new PostgreSQL database holding "
+        f"{args.cases} cases ({args.open_cases} open: 60% held by a reader, 25% offered to "
+        f"three, 15% waiting) and {args.experts} readers credentialed at {len(HOSPITALS)} "
+        "hospitals; the rest finished, with their studies and patients",
+        f"- {args.requests} sequential requests per row over one keep-alive HTTP/1.1 client, "
+        "latency measured at the client (request sent to body received); the reader rows "
+        "rotate over 20 signed-in readers, the board rows over their filter values",
+    ]
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -507,7 +832,7 @@ def engine_about(args: argparse.Namespace) -> list[str]:
         "latency is wall time of decide(), GC on; CPU p95 is the CPU time of the calls, "
         "which other load on the machine barely changes",
         "- eligible: experts who passed every filter (all of them are scored); stored JSON: "
-        "Decision.to_json(compact=True), what the routing job keeps with the case",
+        "routing.service.stored(decision), what the routing job keeps with the case",
         "- the shadow row makes two decisions per call (active rules, then the monitor rule): "
         "it shows what a monitor rule costs, its target is still the one of a decision",
         "- gc.freeze() after building the roster and the cases: "
@@ -517,6 +842,9 @@ def engine_about(args: argparse.Namespace) -> list[str]:
 
 SECTIONS: dict[str, Section] = {
     "engine": Section("decide()", bench_engine, engine_table, engine_about),
+    "worklist": Section(
+        "GET /api/worklist on PostgreSQL", bench_worklist, worklist_table, worklist_about
+    ),
 }
 
 
@@ -537,9 +865,18 @@ def main(argv: list[str] | None = None) -> int:
         "--freeze-gc", action="store_true", help="engine: gc.freeze() once the data is built"
     )
     parser.add_argument("--quick", action="store_true", help="200 decisions per row")
+    parser.add_argument("--cases", type=int, default=100_000, help="worklist: cases in all")
+    parser.add_argument("--requests", type=int, default=300, help="worklist: per row")
+    parser.add_argument(
+        "--pg-url", default="postgresql://postgres@127.0.0.1:5432/test", help="worklist"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="worklist")
+    parser.add_argument("--set", action="append", default=[], help="worklist: server VAR=value")
+    parser.add_argument("--keep", action="store_true", help="worklist: keep the data dir")
     args = parser.parse_args(argv)
     if args.quick:
         args.decisions, args.warmup = 200, 20
+        args.cases, args.requests = 20_000, 50
 
     load_before = load_average()
     began = time.perf_counter()

@@ -24,6 +24,7 @@ class CaseStatus(StrEnum):
 
 
 # Cases a reader still has to read: what worklists, the SLA watch and load counts look at.
+# models.case.OPEN_SQL repeats it for a partial index: change both (and add a migration).
 OPEN_STATUSES = (
     CaseStatus.ready,
     CaseStatus.offered,

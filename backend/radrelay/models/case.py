@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from radrelay.kit.db import utcnow
 from radrelay.models.base import Base, BigId, IdMixin
 
+# radrelay.cases.schemas.OPEN_STATUSES, as SQL for the partial index below.
+OPEN_SQL = "status IN ('ready', 'offered', 'assigned', 'reading', 'paused')"
+
 
 class Case(IdMixin, Base):
     __tablename__ = "cases"
@@ -19,7 +22,14 @@ class Case(IdMixin, Base):
         Index("ix_cases_hospital_id_received_at", "hospital_id", "received_at"),
         # A reader's worklist and open load; the coordinator's board by deadline; the SLA watch.
         Index("ix_cases_reader_id_status", "reader_id", "status"),
-        Index("ix_cases_status_deadline", "status", "deadline"),
+        # The open cases by deadline (the coordinators' board reads the first page of it).
+        Index(
+            "ix_cases_open_deadline",
+            "deadline",
+            "id",
+            sqlite_where=text(OPEN_SQL),
+            postgresql_where=text(OPEN_SQL),
+        ),
         Index("ix_cases_sla_next_at", "sla_next_at"),
     )
 

@@ -29,6 +29,8 @@ from radrelay.routing.schemas import CaseFacts, Decision, ExpertSnapshot, Mode
 
 # Statuses routing may (re)decide: nobody has opened the case yet.
 ROUTABLE = (CaseStatus.ready.value, CaseStatus.offered.value, CaseStatus.assigned.value)
+# Ineligible experts kept one by one in a stored decision; past this many they are grouped.
+INELIGIBLE_KEPT = 25
 # Familiarity counts the hospital's cases a reader was given over this period.
 FAMILIARITY_DAYS = 180
 _FAMILIARITY_TTL = 300.0
@@ -55,6 +57,27 @@ def next_check(
         moments.append(received_at + timedelta(minutes=sla.max_wait_minutes))
     later = [m for m in moments if m > now]
     return min(later) if later else None
+
+
+def stored(decision: Decision) -> dict[str, Any]:
+    """What is kept of a decision: its compact explanation, with the ineligible experts grouped
+    by the first filter they failed once there are many (a large roster's failed filters would
+    otherwise make every stored decision a hundred kilobytes). Each group keeps its count, every
+    user id, and one expert's failures in full as an example."""
+    data = decision.to_json(compact=True)
+    ineligible = [c for c in data["candidates"] if not c["eligible"]]
+    if len(ineligible) > INELIGIBLE_KEPT:
+        groups: dict[str, dict[str, Any]] = {}
+        for c in ineligible:
+            first = c["filters"][0]["name"] if c["filters"] else "unknown"
+            group = groups.setdefault(
+                first, {"failed": first, "count": 0, "user_ids": [], "example": c}
+            )
+            group["count"] += 1
+            group["user_ids"].append(c["user_id"])
+        data["candidates"] = [c for c in data["candidates"] if c["eligible"]]
+        data["ineligible"] = sorted(groups.values(), key=lambda g: -g["count"])
+    return data
 
 
 class RoutingContext:
@@ -287,7 +310,7 @@ class RoutingService:
                 "assignee_id": decision.assignee,
                 "escalation_step": decision.escalation_step,
                 "applied": applied,
-                "decision": decision.to_json(compact=True),
+                "decision": stored(decision),
             },
         )
         if not applied:

@@ -82,7 +82,10 @@ class WorklistRepository:
     async def board(
         self, session: AsyncSession, f: BoardFilter, limit: int, offset: int
     ) -> tuple[list[CaseRow], int]:
-        where: list[ColumnElement[bool]] = [Case.status.in_(list(f.statuses) or _OPEN)]
+        # Always the open statuses (the partial index's own condition), then any narrower ones.
+        where: list[ColumnElement[bool]] = [Case.status.in_(_OPEN)]
+        if f.statuses:
+            where.append(Case.status.in_(f.statuses))
         if f.hospital_ids:
             where.append(Case.hospital_id.in_(f.hospital_ids))
         if f.subspecialties:
@@ -97,8 +100,9 @@ class WorklistRepository:
         rows = await session.execute(
             cases.joined()
             .where(*where)
-            # Most urgent first: the nearest deadline (unrouted cases, without one, first of all).
-            .order_by(Case.deadline.is_not(None), Case.deadline, PRIORITY_RANK, Case.id)
+            # Most urgent first: the nearest deadline (unrouted cases, without one yet, last:
+            # routing gives them one within seconds). The order of ix_cases_open_deadline.
+            .order_by(Case.deadline.asc().nulls_last(), Case.id)
             .limit(limit)
             .offset(offset)
         )

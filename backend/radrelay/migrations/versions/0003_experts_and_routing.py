@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# The open case statuses (radrelay.cases.schemas.OPEN_STATUSES) at this revision.
+OPEN_SQL = "status IN ('ready', 'offered', 'assigned', 'reading', 'paused')"
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -185,7 +188,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("final_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_cases_reader_id_status", ["reader_id", "status"], unique=False)
         batch_op.create_index("ix_cases_sla_next_at", ["sla_next_at"], unique=False)
-        batch_op.create_index("ix_cases_status_deadline", ["status", "deadline"], unique=False)
+        batch_op.create_index(
+            "ix_cases_open_deadline",
+            ["deadline", "id"],
+            unique=False,
+            sqlite_where=sa.text(OPEN_SQL),
+            postgresql_where=sa.text(OPEN_SQL),
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_cases_reader_id_users"), "users", ["reader_id"], ["id"]
         )
@@ -204,7 +213,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_cases_reader_id_users"), type_="foreignkey")
-        batch_op.drop_index("ix_cases_status_deadline")
+        batch_op.drop_index("ix_cases_open_deadline")
         batch_op.drop_index("ix_cases_sla_next_at")
         batch_op.drop_index("ix_cases_reader_id_status")
         batch_op.drop_column("final_at")
