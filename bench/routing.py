@@ -788,7 +788,50 @@ def bench_worklist(args: argparse.Namespace) -> list[Row]:
             coord.get("/api/worklist", params=variants[0])  # type: ignore[arg-type]
             requests = [("/api/worklist", variants[i % len(variants)]) for i in range(n)]
             rows.append(timed_gets(coord, requests, Row(label, target, WORKLIST_P95_MS)))
+        rows.append(route_waiting(server.env, min(n, 200)))
     return rows
+
+
+def route_waiting(env: dict[str, str], count: int) -> Row:
+    """routing.route() as the routing job runs it, on waiting cases of the seeded database: the
+    roster and load queries, the engine, and writing the decision, committed."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from radrelay.config import Settings
+    from radrelay.kit.db import utcnow
+    from radrelay.kit.runtime import Runtime
+    from radrelay.models import Case
+    from radrelay.routing.service import RoutingContext, routing
+
+    row = Row("route() of a waiting case, end to end (job, no HTTP)", "- (engine: 5 ms)")
+
+    async def run() -> None:
+        runtime = Runtime(
+            Settings(
+                data_dir=Path(env["RADRELAY_DATA_DIR"]), database_url=env["RADRELAY_DATABASE_URL"]
+            )
+        )
+        ctx = RoutingContext.of(runtime)
+        try:
+            async with runtime.db.reading() as session:
+                ids = list(
+                    await session.scalars(
+                        select(Case.id).where(Case.status == "ready").limit(count + 10)
+                    )
+                )
+            for i, case_id in enumerate(ids):
+                t0 = time.perf_counter()
+                async with runtime.uow() as session:
+                    await routing.route(session, ctx, case_id, trigger="bench", now=utcnow())
+                if i >= 10:  # the first ones warm the pools and caches
+                    row.latencies.append(time.perf_counter() - t0)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+    return row
 
 
 def worklist_table(rows: Sequence[Row]) -> str:

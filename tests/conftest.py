@@ -179,6 +179,8 @@ def server_env(data_dir: Path, database_url: str | None, **overrides: str) -> di
         RADRELAY_REFRESH_REUSE_GRACE_SECONDS="1",
         # Cases nobody could take are routed again a second after they wait, not thirty.
         RADRELAY_SLA_WATCH_SECONDS="1",
+        # Tests change profiles and route at once; the roster cache is the benchmark's business.
+        RADRELAY_ROSTER_CACHE_SECONDS="0",
     )
     if database_url:
         env["RADRELAY_DATABASE_URL"] = database_url

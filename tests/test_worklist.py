@@ -480,3 +480,48 @@ class TestLive:
         got, not_mine, other_tech = await mine, await theirs, await tech
         assert any(e["type"] == "case.routed" and e["case_id"] == case_id for e in got)
         assert all(e.get("case_id") != case_id for e in not_mine + other_tech)
+
+
+class TestRosterCache:
+    def test_profiles_are_reused_but_states_are_fresh(self, server: Server, world: World) -> None:
+        """Routing reuses a hospital's roster for ``roster_cache_seconds`` (it is most of a
+        decision's cost), but reads states every time: an expert who went offline a moment ago
+        is never chosen."""
+        h = world.hospital()
+        a = reader(world, [h], {"chest": 2})
+        settings = Settings(
+            data_dir=server.data_dir, database_url=server.database_url, secret_key="unused"
+        )
+        loop = asyncio.new_event_loop()
+        runtime = Runtime(settings)
+        ctx = RoutingContext(RoutingContext.of(runtime).rules, "Asia/Shanghai", roster_seconds=60)
+
+        def roster() -> dict[int, tuple[str, dict[str, int]]]:
+            async def load() -> dict[int, tuple[str, dict[str, int]]]:
+                async with runtime.db.reading() as session:
+                    profiles = await ctx.roster(session, h.id, datetime.now(UTC))
+                return {p.user_id: (str(p.state), dict(p.subspecialties)) for p in profiles}
+
+            return loop.run_until_complete(load())
+
+        try:
+            assert roster() == {a.id: ("online", {"chest": 2})}
+            assert a.api.put("/api/experts/me/state", json={"state": "offline"}).status_code == 200
+            r = world.admin.put(
+                f"/api/experts/{a.id}",
+                json={
+                    "employment": "full_time",
+                    "qualification": "final",
+                    "subspecialties": {"neuro": 3},
+                    "credentials": [{"hospital_code": h.code}],
+                    "shifts": ALL_WEEK,
+                },
+            )
+            assert r.status_code == 200, r.text
+            # The state is read again; the profile (subspecialties) comes from the cache.
+            assert roster() == {a.id: ("offline", {"chest": 2})}
+            ctx.roster_seconds = 0
+            assert roster() == {a.id: ("offline", {"neuro": 3})}
+        finally:
+            loop.run_until_complete(runtime.close())
+            loop.close()

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="The center's time zone: where a reading day (daily caps) starts.",
     )
+    roster_cache_seconds: float = Field(
+        default=10.0,
+        description="How long routing reuses a hospital's expert profiles (states are always "
+        "read fresh): a profile or window change reaches routing within this.",
+    )
     sla_watch_seconds: float = Field(
         default=30.0,
         description="How often the SLA watch looks at deadlines, leases and unrouted cases.",

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.cases.schemas import HELD_STATUSES
-from radrelay.models import Case, CaseEvent, Hospital, RoutingDecision, Series, Study
+from radrelay.models import Case, CaseEvent, Expert, Hospital, RoutingDecision, Series, Study
 
 _HELD = [s.value for s in HELD_STATUSES]
 
@@ -80,6 +80,15 @@ class RoutingRepository:
             int(reader): Load(int(n or 0), float(units or 0.0), float(day or 0.0))
             for reader, n, units, day in rows
         }
+
+    async def states(self, session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+        """The experts' online / away / offline state now."""
+        if not user_ids:
+            return {}
+        rows = await session.execute(
+            select(Expert.user_id, Expert.state).where(Expert.user_id.in_(user_ids))
+        )
+        return {int(u): str(s) for u, s in rows}
 
     async def familiarity(
         self, session: AsyncSession, hospital_id: int, since: datetime

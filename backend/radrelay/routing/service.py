@@ -9,6 +9,7 @@ hand a case to two readers: the loser's decision is stored as not applied and ch
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from radrelay.models import Case, CaseEvent, Study
 from radrelay.routing.engine import classify, decide, primary_modality, sla_status
 from radrelay.routing.repository import Load, repository
 from radrelay.routing.rules import RuleSet, SlaRule, load_rules
-from radrelay.routing.schemas import CaseFacts, Decision, ExpertSnapshot, Mode
+from radrelay.routing.schemas import CaseFacts, Decision, ExpertSnapshot, ExpertState, Mode
 
 # Statuses routing may (re)decide: nobody has opened the case yet.
 ROUTABLE = (CaseStatus.ready.value, CaseStatus.offered.value, CaseStatus.assigned.value)
@@ -84,23 +85,47 @@ class RoutingContext:
     """What routing passes share in one process: the rules and a short-lived cache of how
     familiar readers are with each hospital (a grouped count over months of cases)."""
 
-    def __init__(self, rules: RuleSet, timezone: str):
+    def __init__(self, rules: RuleSet, timezone: str, roster_seconds: float = 0.0):
         self.rules = rules
         self.zone = ZoneInfo(timezone)
+        self.roster_seconds = roster_seconds
         self._familiarity: dict[int, tuple[float, dict[int, int]]] = {}
+        self._rosters: dict[int, tuple[float, list[ExpertProfile]]] = {}
 
     @classmethod
     def of(cls, runtime: Runtime) -> RoutingContext:
         ctx: RoutingContext | None = runtime.local.get("routing.context")
         if ctx is None:
+            settings = runtime.settings
             ctx = runtime.local["routing.context"] = cls(
-                rules_of(runtime), runtime.settings.timezone
+                rules_of(runtime), settings.timezone, settings.roster_cache_seconds
             )
         return ctx
 
     def day_start(self, now: datetime) -> datetime:
         local = now.astimezone(self.zone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def roster(
+        self, session: AsyncSession, hospital_id: int, now: datetime
+    ) -> list[ExpertProfile]:
+        """The hospital's experts: the profiles loaded at most ``roster_seconds`` ago (loading
+        them is most of the cost of a decision with hundreds of experts), with their state as
+        it is now, so that a reader who just went offline is never chosen."""
+        cached = self._rosters.get(hospital_id)
+        if cached is None or time.monotonic() - cached[0] >= self.roster_seconds:
+            profiles = await expert_service.roster(session, hospital_id, now)
+            self._rosters[hospital_id] = (time.monotonic(), profiles)
+            return profiles
+        profiles = cached[1]
+        states = await repository.states(session, [p.user_id for p in profiles])
+        return [
+            p
+            if states.get(p.user_id, p.state) == p.state
+            else replace(p, state=ExpertState(states[p.user_id]))
+            for p in profiles
+            if p.user_id in states
+        ]
 
     async def familiarity(
         self, session: AsyncSession, hospital_id: int, now: datetime
@@ -217,7 +242,7 @@ class RoutingService:
             await self._reclassify(session, ctx, case, facts, now)
             return None
 
-        profiles = await expert_service.roster(session, case.hospital_id, now)
+        profiles = await ctx.roster(session, case.hospital_id, now)
         ids = [p.user_id for p in profiles]
         load = await repository.load(session, ids, ctx.day_start(now))
         familiarity = await ctx.familiarity(session, case.hospital_id, now)
