@@ -97,15 +97,14 @@ class WorklistRepository:
         if f.reader_id is not None:
             where.append(Case.reader_id == f.reader_id)
         total = await session.scalar(select(func.count()).select_from(Case).where(*where))
-        rows = await session.execute(
-            cases.joined()
-            .where(*where)
-            # Most urgent first: the nearest deadline (unrouted cases, without one yet, last:
-            # routing gives them one within seconds). The order of ix_cases_open_deadline.
-            .order_by(Case.deadline.asc().nulls_last(), Case.id)
-            .limit(limit)
-            .offset(offset)
-        )
+        # Most urgent first: the nearest deadline (unrouted cases, without one yet, last:
+        # routing gives them one within seconds), the order of ix_cases_open_deadline. The
+        # page's ids first, from the cases alone, then their rows: joined in one query, the
+        # planner joins every matching case before sorting (2,600 rows for a page of 100).
+        order = (Case.deadline.asc().nulls_last(), Case.id)
+        page = select(Case.id).where(*where).order_by(*order).limit(limit).offset(offset)
+        ids = list(await session.scalars(page))
+        rows = await session.execute(cases.joined().where(Case.id.in_(ids)).order_by(*order))
         return [tuple(r) for r in rows], int(total or 0)  # type: ignore[misc]
 
     async def expired_leases(self, session: AsyncSession, now: datetime, limit: int) -> list[int]:

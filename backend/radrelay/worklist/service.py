@@ -58,6 +58,20 @@ def _event(
     )
 
 
+def _audit(
+    session: AsyncSession, principal: Principal, action: str, case: Case, **detail: object
+) -> None:
+    audit.record(
+        session,
+        principal,
+        action,
+        object_type="case",
+        object_id=case.id,
+        hospital_id=case.hospital_id,
+        detail=detail or None,
+    )
+
+
 class WorklistService:
     # --- reading the worklist ---------------------------------------------------------------
 
@@ -217,14 +231,7 @@ class WorklistService:
                     "reader_ids": sorted({me, *others}),
                 },
             )
-            audit.record(
-                session,
-                principal,
-                "case.claim",
-                object_type="case",
-                object_id=case_id,
-                hospital_id=case.hospital_id,
-            )
+            _audit(session, principal, "case.claim", case)
         return ClaimRead(
             case_id=case_id,
             status=CaseStatus.reading.value,
@@ -261,29 +268,13 @@ class WorklistService:
         if released:
             await cases.end_assignments(session, case_id, "assigned", me)
             session.add(_event(case_id, "released", now, principal, reader_id=me, reason=reason))
-            audit.record(
-                session,
-                principal,
-                "case.release",
-                object_type="case",
-                object_id=case_id,
-                hospital_id=case.hospital_id,
-                detail={"reason": reason},
-            )
+            _audit(session, principal, "case.release", case, reason=reason)
             await routing.route(session, ctx, case_id, trigger="released", now=now)
             return
         if me in await cases.active_offers(session, case_id):
             await cases.end_assignments(session, case_id, "offered", me)
             session.add(_event(case_id, "declined", now, principal, reader_id=me, reason=reason))
-            audit.record(
-                session,
-                principal,
-                "case.decline",
-                object_type="case",
-                object_id=case_id,
-                hospital_id=case.hospital_id,
-                detail={"reason": reason},
-            )
+            _audit(session, principal, "case.decline", case, reason=reason)
             if not await cases.active_offers(session, case_id):
                 await routing.route(session, ctx, case_id, trigger="declined", now=now)
             return
@@ -379,14 +370,14 @@ class WorklistService:
                 "reader_ids": sorted({reader_id, *removed}),
             },
         )
-        audit.record(
+        _audit(
             session,
             principal,
             "case.assign",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-            detail={"reader_id": reader_id, "kind": kind.value, "reason": reason},
+            case,
+            reader_id=reader_id,
+            kind=kind.value,
+            reason=reason,
         )
 
     async def pause(
@@ -422,15 +413,7 @@ class WorklistService:
                 "reader_ids": sorted(set(removed)),
             },
         )
-        audit.record(
-            session,
-            principal,
-            "case.pause",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-            detail={"reason": reason},
-        )
+        _audit(session, principal, "case.pause", case, reason=reason)
 
     async def resume(
         self,
@@ -451,15 +434,7 @@ class WorklistService:
         if not done:
             raise Conflict(f"Case {case_id} is not paused ({case.status}).")
         session.add(_event(case_id, "resumed", now, principal, reason=reason))
-        audit.record(
-            session,
-            principal,
-            "case.resume",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-            detail={"reason": reason},
-        )
+        _audit(session, principal, "case.resume", case, reason=reason)
         await routing.route(session, ctx, case_id, trigger="resumed", now=now)
 
     async def change_priority(
@@ -493,14 +468,12 @@ class WorklistService:
         events.publish(
             session, {"type": "case.updated", "case_id": case_id, "hospital_id": case.hospital_id}
         )
-        audit.record(
+        _audit(
             session,
             principal,
             "case.priority",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-            detail={"from": case.priority, "to": priority.value, "reason": reason},
+            case,
+            **{"from": case.priority, "to": priority.value, "reason": reason},
         )
         if case.routed_at is not None:
             await routing.route(session, ctx, case_id, trigger="priority", now=now)
@@ -510,14 +483,7 @@ class WorklistService:
     ) -> list[RoutingDecisionRead]:
         case = await self._staff_case(session, case_id)
         rows = await routing_repository.decisions(session, case_id)
-        audit.record(
-            session,
-            principal,
-            "case.routing",
-            object_type="case",
-            object_id=case_id,
-            hospital_id=case.hospital_id,
-        )
+        _audit(session, principal, "case.routing", case)
         return [
             RoutingDecisionRead(
                 id=r.id,
