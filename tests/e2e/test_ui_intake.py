@@ -5,8 +5,10 @@ open it. The English UI; every wait is on something the page shows."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Locator, Page, expect
@@ -28,6 +30,8 @@ PATIENT = synth.SynthPatient(
 SHOWN_NAME = "张伟 (Zhang Wei)"  # how the UI writes "Zhang^Wei=张^伟"
 SLICES = 4
 QUESTION = "Intracranial haemorrhage after a fall? 跌倒后颅内出血？"
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
+TIMEZONE = ZoneInfo("Asia/Shanghai")  # the browser's, as the `page` fixture sets it
 
 
 def exactly(text: str) -> re.Pattern[str]:
@@ -110,7 +114,8 @@ async def test_technician_sends_a_study_and_finds_its_case(
     case_id = int((await open_case.inner_text()).rsplit(" ", 1)[1])
     await shots.take("sent")
 
-    # 3. The case list: the new case, ready and urgent; then its detail.
+    # 3. The case list: the new case, ready and urgent; routed, so it has a deadline, but held by
+    # nobody (no radiologist is credentialed for a new hospital); then its detail.
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Cases").click()
     await expect(page).to_have_url(f"{server.url}/cases")
     await expect(page.get_by_role("heading", name="Cases", level=1)).to_be_visible()
@@ -118,7 +123,7 @@ async def test_technician_sends_a_study_and_finds_its_case(
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=SHOWN_NAME))
     await expect(row.get_by_role("cell")).to_have_text(
         [
-            re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"),  # received
+            TIME,  # received
             hospital.code,
             SHOWN_NAME,
             PATIENT.patient_id,
@@ -127,6 +132,8 @@ async def test_technician_sends_a_study_and_finds_its_case(
             str(SLICES),  # images
             "Urgent",
             "Ready",
+            "—",  # no radiologist
+            TIME,  # due, on time: no badge
             "",  # no flags
         ]
     )
@@ -142,6 +149,8 @@ async def test_technician_sends_a_study_and_finds_its_case(
     await expect(fact(detail, "Received by")).to_have_text("Browser upload")
     await expect(fact(detail, "Name")).to_have_text(SHOWN_NAME)
     await expect(detail.get_by_text("Complete, ready for reading")).to_be_visible()
+    await expect(detail.get_by_text("Routed", exact=True)).to_be_visible()
+    await expect(fact(detail, "Radiologist")).to_have_text("—")
     await shots.take("case-detail")
 
     # 4. The API agrees.
@@ -156,6 +165,11 @@ async def test_technician_sends_a_study_and_finds_its_case(
     assert case["clinical_question"] == QUESTION
     assert case["patient_name"] == PATIENT.name
     assert case["study_instance_uid"] == datasets[0].StudyInstanceUID
+    assert case["reader_id"] is None
+    assert case["deadline"] is not None
+    # the deadline shown is the server's, in the browser's time zone
+    due = datetime.fromisoformat(case["deadline"]).astimezone(TIMEZONE)
+    await expect(fact(detail, "Due")).to_have_text(due.strftime("%Y-%m-%d %H:%M"))
 
     console.assert_clean()
 

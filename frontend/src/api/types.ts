@@ -7,8 +7,8 @@ export type Role = (typeof ROLES)[number];
 export const PRIORITIES = ["stat", "urgent", "routine"] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-/** Statuses known today; later issues add more (the UI shows unknown ones as they come). */
-export const CASE_STATUSES = ["receiving", "ready"] as const;
+/** Statuses known today; reporting adds more later (the UI shows unknown ones as they come). */
+export const CASE_STATUSES = ["receiving", "ready", "offered", "assigned", "reading", "paused"] as const;
 export type CaseStatus = (typeof CASE_STATUSES)[number];
 
 export const SUBSPECIALTIES = [
@@ -26,6 +26,10 @@ export const SUBSPECIALTIES = [
   "general",
 ] as const;
 export type Subspecialty = (typeof SUBSPECIALTIES)[number];
+
+/** Where a case stands against its deadline (the SLA watch keeps it up to date). */
+export const SLA_STATES = ["ok", "warning", "breached"] as const;
+export type SlaState = (typeof SLA_STATES)[number];
 
 export const OUTCOMES = ["stored", "duplicate", "conflict", "failed", "skipped"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -105,6 +109,20 @@ export interface Case {
   issuer_of_patient_id: string;
   patient_birth_date: string;
   patient_sex: string;
+  /** The subspecialty routing read the case as (null until routed). */
+  subspecialty: Subspecialty | null;
+  work_units: number | null;
+  /** When the report is due (null until routed). */
+  deadline: string | null;
+  sla_state: SlaState;
+  /** The radiologist who holds the case (assigned or reading). */
+  reader_id: number | null;
+  reader_name: string | null;
+  lease_expires_at: string | null;
+  /** First routed (null: not yet). */
+  routed_at: string | null;
+  assigned_at: string | null;
+  opened_at: string | null;
 }
 
 export interface CaseEvent {
@@ -171,7 +189,19 @@ export interface UploadResponse {
 export type LiveMessage =
   | { type: "hello"; user_id: number }
   | { type: "ping" }
-  | { type: "case.received" | "case.ready" | "case.updated"; case_id: number; hospital_id: number }
+  | {
+      type:
+        | "case.received"
+        | "case.ready"
+        | "case.updated"
+        | "case.routed"
+        | "case.claimed"
+        | "case.assigned"
+        | "case.paused"
+        | "case.sla";
+      case_id: number;
+      hospital_id: number;
+    }
   | { type: string; [key: string]: unknown };
 
 export function isUploadResponse(value: unknown): value is UploadResponse {

@@ -32,6 +32,16 @@ const base: Case = {
   issuer_of_patient_id: "",
   patient_birth_date: "",
   patient_sex: "F",
+  subspecialty: null,
+  work_units: null,
+  deadline: null,
+  sla_state: "ok",
+  reader_id: null,
+  reader_name: null,
+  lease_expires_at: null,
+  routed_at: null,
+  assigned_at: null,
+  opened_at: null,
 };
 
 describe("case edits", () => {
@@ -86,5 +96,25 @@ describe("case edits", () => {
       "count: 3",
       'other: {"a":1}',
     ]);
+  });
+
+  it("labels what routing and the worklist put on the timeline", () => {
+    const t = (key: Parameters<typeof translate>[1]) => translate("zh-CN", key);
+    const tv = (prefix: string, value: string) => translateValue("zh-CN", prefix, value);
+    const at = (iso: string) => `at ${iso}`;
+    expect(
+      eventDetails({ trigger: "released", mode: "pool", offered: [3, 5], escalation_step: 0 }, t, tv, at),
+    ).toEqual(["起因：医生退回", "分派结果：推送给多位医生待认领", "推送给（用户 ID）：3, 5", "升级级别：0"]);
+    // nobody eligible: no reader, nobody offered, nothing to list for them
+    expect(eventDetails({ mode: "none", reader_id: null, offered: [] }, t, tv)).toEqual(["分派结果：暂无符合条件的医生"]);
+    // a priority change names both priorities; a pause lists the readers let go
+    expect(eventDetails({ previous: "routine", priority: "stat" }, t, tv)).toEqual(["此前：常规", "优先级：危急"]);
+    expect(eventDetails({ previous: [7] }, t, tv)).toEqual(["此前：7"]);
+    expect(eventDetails({ deadline: "2024-01-31T10:00:00Z" }, t, tv, at)).toEqual([
+      "报告时限：at 2024-01-31T10:00:00Z",
+    ]);
+    expect(eventDetails({ step: 2, overdue_wait: true }, t, tv)).toEqual(["升级级别：2", "超过最长等待时间：是"]);
+    // a trigger a later backend adds shows as it is
+    expect(eventDetails({ trigger: "rule_change" }, t, tv)).toEqual(["起因：rule_change"]);
   });
 });

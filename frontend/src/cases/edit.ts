@@ -51,17 +51,44 @@ export function actorText(event: Pick<CaseEvent, "actor_id" | "actor_name">, t: 
 }
 type TV = (prefix: string, value: string) => string;
 
-/** One line per detail of a timeline event, e.g. "reason: upload complete". */
-export function eventDetails(detail: Record<string, unknown>, t: T, tv: TV): string[] {
+/** Detail keys whose string values are enum values with labels of their own. "previous" is the
+ * former priority on a priority change (on a pause it lists user ids, left as they are). */
+const VALUE_PREFIXES: Record<string, string> = {
+  reason: "reason",
+  source: "source",
+  trigger: "trigger",
+  mode: "mode",
+  priority: "priority",
+  previous: "priority",
+};
+
+/** A routing decision that gave the case to nobody says so in "mode": its null reader and empty
+ * list of offers would only add noise. */
+function isEmpty(value: unknown): boolean {
+  return value === null || (Array.isArray(value) && value.length === 0);
+}
+
+/** One line per detail of a timeline event, e.g. "reason: upload complete". Times (the deadline
+ * of an SLA event) go through `dateTime` when it is given. */
+export function eventDetails(
+  detail: Record<string, unknown>,
+  t: T,
+  tv: TV,
+  dateTime?: (iso: string) => string,
+): string[] {
   const lines: string[] = [];
   for (const [key, value] of Object.entries(detail)) {
+    if (isEmpty(value)) continue;
     let text: string;
+    const prefix = VALUE_PREFIXES[key];
     if (key === "fields" && Array.isArray(value)) {
       text = value.map((f) => (typeof f === "string" && f in FIELD_LABELS ? t(FIELD_LABELS[f] as MessageKey) : String(f))).join(", ");
-    } else if (key === "reason" && typeof value === "string") {
-      text = tv("reason", value);
-    } else if (key === "source" && typeof value === "string") {
-      text = tv("source", value);
+    } else if (prefix && typeof value === "string") {
+      text = tv(prefix, value);
+    } else if (key === "deadline" && typeof value === "string" && dateTime) {
+      text = dateTime(value);
+    } else if (typeof value === "boolean") {
+      text = t(value ? "eventDetail.yes" : "eventDetail.no");
     } else if (Array.isArray(value)) {
       text = value.map(String).join(", ");
     } else if (typeof value === "object" && value !== null) {

@@ -2,12 +2,14 @@ import { useEffect, useId, useRef, useState, type SubmitEvent, type ReactNode } 
 
 import type { CaseDetail } from "../api/types";
 import { actorText, changes, eventDetails, fieldsOf } from "../cases/edit";
+import { readerText } from "../cases/reading";
 import { formatDicomDate, formatPersonName } from "../dicom/text";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
 import { canEditCase, useSession } from "../session";
 import type { CaseFields } from "../upload/send";
 import { CaseFieldsForm } from "./CaseFieldsForm";
+import { Deadline } from "./Deadline";
 
 function Row({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -188,6 +190,21 @@ export function CaseDetailPanel({
             )}
           </section>
 
+          <section aria-labelledby={`${id}-reading`}>
+            <h3 id={`${id}-reading`}>{t("case.reading")}</h3>
+            <dl className="facts">
+              <Row label={t("case.subspecialty")}>
+                {detail.subspecialty ? tv("subspecialty", detail.subspecialty) : none}
+              </Row>
+              <Row label={t("case.reader")}>{readerText(detail, t) ?? none}</Row>
+              <Row label={t("case.deadline")}>
+                <Deadline c={detail} />
+              </Row>
+              <Row label={t("case.assignedAt")}>{detail.assigned_at ? dateTime(detail.assigned_at) : none}</Row>
+              <Row label={t("case.openedAt")}>{detail.opened_at ? dateTime(detail.opened_at) : none}</Row>
+            </dl>
+          </section>
+
           <section aria-labelledby={`${id}-patient`}>
             <h3 id={`${id}-patient`}>{t("case.patient")}</h3>
             <dl className="facts">
@@ -239,7 +256,7 @@ export function CaseDetailPanel({
                       <time dateTime={e.at}>{dateTime(e.at)}</time>
                       <span className="event-kind">{tv("event", e.kind)}</span>
                       {actor && <span className="muted"> ({actor})</span>}
-                      {eventDetails(e.detail, t, tv).map((line) => (
+                      {eventDetails(e.detail, t, tv, dateTime).map((line) => (
                         <span key={line} className="event-detail">
                           {line}
                         </span>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { PRIORITIES, ROLES, SUBSPECIALTIES, CASE_STATUSES, OUTCOMES } from "../api/types";
+import { PRIORITIES, ROLES, SUBSPECIALTIES, CASE_STATUSES, OUTCOMES, SLA_STATES } from "../api/types";
 import {
   detectLanguage,
   format,
@@ -32,17 +32,44 @@ describe("dictionaries", () => {
     }
   });
 
-  it("name every role, priority, status, subspecialty and outcome", () => {
+  it("name every role, priority, status, SLA state, subspecialty and outcome", () => {
     const values: [string, readonly string[]][] = [
       ["role", ROLES],
       ["priority", PRIORITIES],
       ["status", CASE_STATUSES],
+      ["sla", SLA_STATES],
       ["subspecialty", SUBSPECIALTIES],
       ["outcome", OUTCOMES],
     ];
     for (const [prefix, list] of values) {
       for (const v of list) expect(isMessageKey(`${prefix}.${v}`), `${prefix}.${v}`).toBe(true);
     }
+  });
+
+  it("name every kind of timeline event the backend writes", () => {
+    // backend/radrelay/cases/service.py, routing/service.py, worklist/service.py
+    const kinds = [
+      "received",
+      "ready",
+      "clinical_info",
+      "late_instances",
+      "sop_conflict",
+      "routed",
+      "claimed",
+      "released",
+      "declined",
+      "assigned",
+      "offered",
+      "paused",
+      "resumed",
+      "priority",
+      "escalated",
+      "sla_warning",
+      "sla_breached",
+      "lease_expired",
+      "reader_offline",
+    ];
+    for (const kind of kinds) expect(isMessageKey(`event.${kind}`), kind).toBe(true);
   });
 });
 
@@ -56,7 +83,7 @@ describe("translate", () => {
 
   it("shows unknown enum values as they are", () => {
     expect(translateValue("zh-CN", "priority", "stat")).toBe("危急");
-    expect(translateValue("en", "status", "reading")).toBe("reading");
+    expect(translateValue("en", "status", "reported")).toBe("reported");
   });
 
   it("picks the language: stored, else the browser's, else English", () => {

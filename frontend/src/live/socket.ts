@@ -7,7 +7,19 @@ import type { LiveMessage } from "../api/types";
 
 export type LiveState = "connecting" | "open" | "closed";
 
-export const CASE_EVENTS = new Set(["case.received", "case.ready", "case.updated"]);
+/** Events that change a case as the lists and the detail show it: each refetches. Routing and the
+ * worklist add theirs (docs/worklist.md); case.alert is left out, it changes nothing on the case
+ * (the case.routed that comes with it does). */
+export const CASE_EVENTS = new Set([
+  "case.received",
+  "case.ready",
+  "case.updated",
+  "case.routed",
+  "case.claimed",
+  "case.assigned",
+  "case.paused",
+  "case.sla",
+]);
 
 export interface CaseEvent {
   type: string;

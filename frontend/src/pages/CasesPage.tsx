@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 
 import { CASE_STATUSES, PRIORITIES, type Case, type CasePage, type Priority } from "../api/types";
+import { readerText } from "../cases/reading";
 import { CaseDetailPanel } from "../components/CaseDetailPanel";
+import { Deadline } from "../components/Deadline";
 import { LiveBadge } from "../components/LiveBadge";
 import { formatPersonName } from "../dicom/text";
 import { errorText } from "../errors";
@@ -169,6 +171,8 @@ export function CasesPage({ caseId }: { caseId: number | null }) {
                   </th>
                   <th scope="col">{t("cases.col.priority")}</th>
                   <th scope="col">{t("cases.col.status")}</th>
+                  <th scope="col">{t("cases.col.reader")}</th>
+                  <th scope="col">{t("cases.col.deadline")}</th>
                   <th scope="col">{t("cases.col.flags")}</th>
                 </tr>
               </thead>
@@ -203,6 +207,10 @@ export function CasesPage({ caseId }: { caseId: number | null }) {
                       </td>
                       <td data-label={t("cases.col.status")}>
                         <span className={`badge status-${c.status}`}>{tv("status", c.status)}</span>
+                      </td>
+                      <td data-label={t("cases.col.reader")}>{readerText(c, t) ?? t("case.none")}</td>
+                      <td data-label={t("cases.col.deadline")}>
+                        <Deadline c={c} />
                       </td>
                       <td data-label={t("cases.col.flags")}>
                         {c.flags.map((f) => (
