@@ -21,7 +21,7 @@ from conftest import Api, Hospital, Server, World, login, wait_until
 from helpers import part10, study, upload
 from radrelay.config import Settings
 from radrelay.kit.runtime import Runtime
-from radrelay.routing.service import RoutingContext
+from radrelay.routing.service import RoutingContext, routing
 from radrelay.worklist.schemas import WatchReport
 from radrelay.worklist.service import worklist
 
@@ -117,6 +117,30 @@ def watch(server: Server) -> Iterator[Any]:
 
     try:
         yield run
+    finally:
+        loop.run_until_complete(runtime.close())
+        loop.close()
+
+
+@pytest.fixture
+def route(server: Server) -> Iterator[Any]:
+    """Route one case with a given trigger, as the routing job would, on the server's database."""
+    settings = Settings(
+        data_dir=server.data_dir, database_url=server.database_url, secret_key="unused"
+    )
+    loop = asyncio.new_event_loop()
+    runtime = Runtime(settings)
+    ctx = RoutingContext.of(runtime)
+
+    async def run(case_id: int, trigger: str) -> str | None:
+        async with runtime.uow() as session:
+            decision = await routing.route(
+                session, ctx, case_id, trigger=trigger, now=datetime.now(UTC)
+            )
+        return decision.mode.value if decision else None
+
+    try:
+        yield lambda case_id, trigger: loop.run_until_complete(run(case_id, trigger))
     finally:
         loop.run_until_complete(runtime.close())
         loop.close()
@@ -379,6 +403,33 @@ class TestCoordinator:
         assert r.json()["items"][0]["sla"]["state"] == "ok"
         r = coord.get("/api/worklist", params={"sla_state": "nonsense"})
         assert r.status_code == 422
+
+
+class TestTriggers:
+    def test_a_late_first_routing_leaves_a_coordinators_assignment(
+        self, world: World, route: Any
+    ) -> None:
+        """The routing job of a ready case may run after a coordinator already assigned it (a
+        busy worker): it must not take the case back."""
+        h = world.hospital()
+        case_id = send(h, priority="routine")
+        routed(h.tech, case_id, "ready")
+        a = reader(world, [h], {"breast": 1})
+        r = coordinator(world).post(
+            f"/api/cases/{case_id}/assign", json={"reader_id": a.id, "reason": "by hand"}
+        )
+        assert r.status_code == 200, r.text
+        for trigger in ("ready", "retry", "lease_expired", "released"):
+            assert route(case_id, trigger) is None
+        c = case(h.tech, case_id)
+        assert (c["status"], c["reader_id"]) == ("assigned", a.id)
+        # An escalation step decides an unopened case again; nobody eligible here (a breast
+        # reader, a CT): it stays with the reader it has rather than going to nobody.
+        assert route(case_id, "escalation") == "none"
+        c = case(h.tech, case_id)
+        assert (c["status"], c["reader_id"]) == ("assigned", a.id)
+        [latest, *_] = coordinator(world).get(f"/api/cases/{case_id}/routing").json()
+        assert (latest["trigger"], latest["applied"]) == ("escalation", False)
 
 
 class TestExpertOffline:

@@ -30,6 +30,18 @@ from radrelay.routing.schemas import CaseFacts, Decision, ExpertSnapshot, Expert
 
 # Statuses routing may (re)decide: nobody has opened the case yet.
 ROUTABLE = (CaseStatus.ready.value, CaseStatus.offered.value, CaseStatus.assigned.value)
+# What each trigger may route. Most only route a case that waits for a reader: a reader or a
+# coordinator may have taken it since the trigger fired (a coordinator assigning a case before
+# its first routing ran must keep it). An escalation step may move a case that was offered or
+# assigned and not opened (widen the pool, reassign); a declined or withdrawn offer (its reader
+# went offline) routes the pool again; a new priority re-routes what is offered and only moves
+# the deadline of a held case.
+_ROUTES: dict[str, tuple[str, ...]] = {
+    "escalation": ROUTABLE,
+    "declined": (CaseStatus.ready.value, CaseStatus.offered.value),
+    "expert_offline": (CaseStatus.ready.value, CaseStatus.offered.value),
+    "priority": (CaseStatus.ready.value, CaseStatus.offered.value),
+}
 # Ineligible experts kept one by one in a stored decision; past this many they are grouped.
 INELIGIBLE_KEPT = 25
 # Familiarity counts the hospital's cases a reader was given over this period.
@@ -224,21 +236,22 @@ class RoutingService:
         trigger: str,
         now: datetime,
     ) -> Decision | None:
-        """Decide who reads the case now and apply it. Returns None when the case is not
-        routable (receiving, being read, paused, gone): routing leaves such cases alone, except
-        that a priority change still moves the deadline of a case being read."""
+        """Decide who reads the case now and apply it. Returns None when the trigger may not
+        route the case as it is now (see ``_ROUTES``; being read, paused, gone: never), except
+        that a priority change still moves the deadline of a case already held."""
         row = await repository.case_row(session, case_id)
         if row is None:
             return None
         case, study, code = row
-        if case.status not in ROUTABLE and not (
-            trigger == "priority" and case.status != "receiving"
-        ):
+        routable = case.status in _ROUTES.get(trigger, (CaseStatus.ready.value,))
+        # A new priority moves the deadline of any case already routed, routable or not.
+        reclassify = trigger == "priority" and case.status != CaseStatus.receiving.value
+        if not routable and not reclassify:
             return None
         series = await repository.series_facts(session, study.id)
         excluded = await repository.excluded_readers(session, case_id)
         facts = _facts(case, study, code, series, excluded)
-        if case.status not in ROUTABLE:
+        if not routable:
             await self._reclassify(session, ctx, case, facts, now)
             return None
 
@@ -255,6 +268,12 @@ class RoutingService:
 
         if trigger == "retry" and decision.mode == Mode.none and case.status == "ready":
             # Still nobody: the case waits as it was; no row per watch pass.
+            return decision
+        if decision.mode == Mode.none and case.status != CaseStatus.ready.value:
+            # Nobody (else) can take it now: better the reader who holds it, or the pool it is
+            # offered to, than nobody. Kept as a decision not applied, for the explanation.
+            await self._reclassify(session, ctx, case, facts, now)
+            await self._save(session, case.id, decision, trigger, now, applied=False)
             return decision
         await self._apply(session, ctx, case, decision, trigger=trigger, now=now)
         return decision
@@ -279,6 +298,30 @@ class RoutingService:
                 "deadline": cls.deadline,
                 "sla_next_at": next_check(case.received_at, cls.deadline, now, ctx.rules.sla),
                 "updated_at": now,
+            },
+        )
+
+    async def _save(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        decision: Decision,
+        trigger: str,
+        now: datetime,
+        *,
+        applied: bool,
+    ) -> None:
+        await repository.save_decision(
+            session,
+            {
+                "case_id": case_id,
+                "decided_at": now,
+                "trigger": trigger,
+                "mode": decision.mode.value,
+                "assignee_id": decision.assignee,
+                "escalation_step": decision.escalation_step,
+                "applied": applied,
+                "decision": stored(decision),
             },
         )
 
@@ -325,19 +368,7 @@ class RoutingService:
             },
             values=values,
         )
-        await repository.save_decision(
-            session,
-            {
-                "case_id": case.id,
-                "decided_at": now,
-                "trigger": trigger,
-                "mode": decision.mode.value,
-                "assignee_id": decision.assignee,
-                "escalation_step": decision.escalation_step,
-                "applied": applied,
-                "decision": stored(decision),
-            },
-        )
+        await self._save(session, case.id, decision, trigger, now, applied=applied)
         if not applied:
             return
 
