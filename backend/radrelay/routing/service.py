@@ -75,22 +75,29 @@ def next_check(
 def stored(decision: Decision) -> dict[str, Any]:
     """What is kept of a decision: its compact explanation, with the ineligible experts grouped
     by the first filter they failed once there are many (a large roster's failed filters would
-    otherwise make every stored decision a hundred kilobytes). Each group keeps its count, every
-    user id, and one expert's failures in full as an example."""
+    otherwise make every stored decision a hundred kilobytes), in the shadow decision too. Each
+    group keeps its count, every user id, and one expert's failures in full as an example."""
     data = decision.to_json(compact=True)
-    ineligible = [c for c in data["candidates"] if not c["eligible"]]
-    if len(ineligible) > INELIGIBLE_KEPT:
-        groups: dict[str, dict[str, Any]] = {}
-        for c in ineligible:
-            first = c["filters"][0]["name"] if c["filters"] else "unknown"
-            group = groups.setdefault(
-                first, {"failed": first, "count": 0, "user_ids": [], "example": c}
-            )
-            group["count"] += 1
-            group["user_ids"].append(c["user_id"])
-        data["candidates"] = [c for c in data["candidates"] if c["eligible"]]
-        data["ineligible"] = sorted(groups.values(), key=lambda g: -g["count"])
+    _group_ineligible(data)
+    if data.get("shadow"):
+        _group_ineligible(data["shadow"])
     return data
+
+
+def _group_ineligible(data: dict[str, Any]) -> None:
+    ineligible = [c for c in data["candidates"] if not c["eligible"]]
+    if len(ineligible) <= INELIGIBLE_KEPT:
+        return
+    groups: dict[str, dict[str, Any]] = {}
+    for c in ineligible:
+        first = c["filters"][0]["name"] if c["filters"] else "unknown"
+        group = groups.setdefault(
+            first, {"failed": first, "count": 0, "user_ids": [], "example": c}
+        )
+        group["count"] += 1
+        group["user_ids"].append(c["user_id"])
+    data["candidates"] = [c for c in data["candidates"] if c["eligible"]]
+    data["ineligible"] = sorted(groups.values(), key=lambda g: -g["count"])
 
 
 class RoutingContext:
