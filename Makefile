@@ -77,6 +77,7 @@ test: lint test-frontend test-embedded
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/dicomweb.py
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts frontend/node_modules frontend/dist
