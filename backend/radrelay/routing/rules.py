@@ -36,6 +36,9 @@ from pydantic import (
 )
 
 from radrelay.cases.schemas import Priority, Subspecialty
+from radrelay.kit import yamlfiles
+from radrelay.kit.keywords import keyword_pattern
+from radrelay.kit.yamlfiles import node_line, read_yaml, yaml_files
 from radrelay.routing.engine import decide
 from radrelay.routing.schemas import (
     CaseFacts,
@@ -224,18 +227,6 @@ class SlaRule(_RuleBase):
 # Subspecialty mapping
 
 
-def _keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
-    """Latin keywords match at the start of a word ("head" not in "forehead", "mammo" in
-    "mammography"); Chinese ones anywhere (Chinese descriptions have no spaces)."""
-    if not keywords:
-        return None
-    parts = []
-    for kw in sorted(keywords, key=len, reverse=True):
-        escaped = re.escape(kw.casefold())
-        parts.append(rf"(?<![a-z0-9]){escaped}" if kw.isascii() else escaped)
-    return re.compile("|".join(parts))
-
-
 class SubspecialtyMatch(_Strict):
     """Maps cases to ``subspecialty``. ``modalities``, when given, restricts the entry; then any
     of the procedure codes, keywords (study or series description) or body parts matches. An
@@ -255,7 +246,7 @@ class SubspecialtyMatch(_Strict):
             raise ValueError(
                 "give at least one of modalities, procedure_codes, keywords, body_parts"
             )
-        self._pattern = _keyword_pattern(self.keywords)
+        self._pattern = keyword_pattern(self.keywords)
         return self
 
     @property
@@ -421,76 +412,19 @@ class RuleSet:
 # Loading
 
 
-def _node_line(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
-    """The 1-based line of the deepest YAML node on ``loc`` (a pydantic error location)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    node = value
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return line
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
-
-
-def _format_loc(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            out += " (key)"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 _MESSAGES = {
-    "missing": "required field is missing",
+    **yamlfiles.MESSAGES,
     "extra_forbidden": "unknown field (check the spelling; see worklist_rules/README.md)",
-    "unexpected_keyword_argument": "unknown field (check the spelling)",
 }
 
 
 def _problems(name: str, exc: ValidationError, root: yaml.Node | None) -> list[str]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = err["loc"]
-        message = _MESSAGES.get(err["type"], err["msg"]).removeprefix("Value error, ")
-        if err["type"] not in _MESSAGES and isinstance(err.get("input"), str | int | float):
-            message += f" (got {err['input']!r})"
-        line = _node_line(root, [p for p in loc if p != "[key]"])
-        where = f" (line {line})" if line else ""
-        out.append(f"{name}: {_format_loc(loc)}{where}: {message}")
-    return out
-
-
-def _read_yaml(path: Path, name: str) -> tuple[Any, yaml.Node | None, list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader), []
-    except UnicodeDecodeError as exc:
-        return None, None, [f"{name}: (file): not UTF-8 text ({exc.reason})"]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, None, [f"{name}: {where}: not valid YAML: {problem}"]
+    return yamlfiles.validation_problems(name, exc, root, _MESSAGES)
 
 
 def _parse_rule(path: Path, name: str) -> tuple[Rule | None, str | None, list[str]]:
     """The rule, or its kind (if known) and its problems."""
-    data, root, problems = _read_yaml(path, name)
+    data, root, problems = read_yaml(path, name)
     if problems:
         return None, None, problems
     if not isinstance(data, dict):
@@ -499,17 +433,13 @@ def _parse_rule(path: Path, name: str) -> tuple[Rule | None, str | None, list[st
     if kind not in _MODELS:
         expected = ", ".join(_MODELS)
         got = "missing" if kind is None else f"got {kind!r}"
-        line = _node_line(root, ["kind"])
+        line = node_line(root, ["kind"])
         return None, None, [f"{name}: kind (line {line}): {got}; one of {expected}"]
     try:
         rule: Rule = _MODELS[kind].model_validate(data)  # type: ignore[assignment]
     except ValidationError as exc:
         return None, kind, _problems(name, exc, root)
     return rule, kind, []
-
-
-def _rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
 
 
 def _load(directory: Path) -> tuple[RuleSet | None, list[str]]:
@@ -521,7 +451,7 @@ def _load(directory: Path) -> tuple[RuleSet | None, list[str]]:
     by_mode: dict[tuple[RuleKind, RuleMode], list[tuple[str, Rule]]] = {}
     # Kinds that may be missing only because a file of theirs is broken (None: unknown kind).
     broken: set[str | None] = set()
-    for path in _rule_files(directory):
+    for path in yaml_files(directory):
         rule, kind, errs = _parse_rule(path, path.name)
         problems += errs
         if rule is None:
@@ -686,9 +616,9 @@ def load_golden_cases(directory: Path) -> tuple[list[tuple[str, GoldenCase]], li
     problems: list[str] = []
     if not directory.is_dir():
         return cases, problems
-    for path in _rule_files(directory):
+    for path in yaml_files(directory):
         name = f"{directory.name}/{path.name}"
-        data, root, errs = _read_yaml(path, name)
+        data, root, errs = read_yaml(path, name)
         if errs:
             problems += errs
             continue
