@@ -8,6 +8,8 @@ nothing global has to be reset.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -111,6 +113,13 @@ class Settings(BaseSettings):
         description="Port where `radrelay worker` serves its Prometheus metrics (jobs); none: "
         "not served.",
     )
+    ca_passphrase: str | None = Field(
+        default=None,
+        description="Encrypts the keys of the platform CA and the radiologists' signing keys "
+        "under data_dir/ca (at least 16 characters). Default: derived from the secret key, so "
+        "changing RADRELAY_SECRET_KEY then locks them; in production set it and keep it out of "
+        "data_dir (a copy of data_dir holding the generated secret key holds this default too).",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus must present at /metrics; none: /metrics is open "
@@ -142,6 +151,19 @@ class Settings(BaseSettings):
         """Receive area on the same file system as file storage, so a finished file is renamed
         into place (atomic) rather than copied."""
         return self.data_dir / "tmp"
+
+    @property
+    def ca_dir(self) -> Path:
+        """The platform CA and the signing keys (``reporting.pki``); ``ca.crt`` in it is the
+        certificate that verifiers trust."""
+        return self.data_dir / "ca"
+
+    def resolved_ca_passphrase(self) -> str:
+        if self.ca_passphrase:
+            return self.ca_passphrase
+        # A key of its own, not the secret key itself: tokens and CA keys stay separable.
+        key = self.resolved_secret_key().encode()
+        return hmac.new(key, b"radrelay ca passphrase v1", hashlib.sha256).hexdigest()
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:
