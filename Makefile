@@ -26,11 +26,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # dcmtk: storescu/echoscu/dcmdump as real DICOM peers in the tests; zip writes a really
-# encrypted archive for them. Under CI=true also Debian's chromium, which the browser tests
-# (tests/e2e, Playwright) drive: Playwright downloads no browser.
+# encrypted archive for them. poppler-utils (pdftotext, pdfsig) with poppler-data (the Adobe-GB1
+# CMaps that read the STSong-Light text), libnss3-tools (certutil: the NSS trust store pdfsig
+# reads) and fonts-wqy-microhei (a TrueType CJK font to embed) check the report PDFs. Under
+# CI=true also Debian's chromium, which the browser tests (tests/e2e, Playwright) drive:
+# Playwright downloads no browser.
 system-deps:
-	@command -v storescu >/dev/null && command -v zip >/dev/null || { \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dcmtk zip; }
+	@command -v storescu >/dev/null && command -v zip >/dev/null && command -v pdfsig >/dev/null \
+	  && command -v certutil >/dev/null && test -d /usr/share/poppler/cMap/Adobe-GB1 \
+	  && test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    dcmtk zip poppler-utils poppler-data libnss3-tools fonts-wqy-microhei; }
 	@if [ "$(CI)" = "true" ] && [ ! -x /usr/bin/chromium ]; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; fi
 
@@ -78,6 +84,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/dicomweb.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts frontend/node_modules frontend/dist

@@ -26,6 +26,8 @@ app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(users_app, name="users")
 rules_app = typer.Typer(no_args_is_help=True, help="Routing rules (worklist_rules/).")
 app.add_typer(rules_app, name="rules")
+reports_app = typer.Typer(no_args_is_help=True, help="Signed report PDFs.")
+app.add_typer(reports_app, name="reports")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -390,6 +392,57 @@ def synth(
         hospital=hospital,
     )
     typer.echo(f"wrote {len(paths)} files under {out}")
+
+
+@reports_app.command("verify")
+def reports_verify(
+    file: Annotated[Path, typer.Argument(help="The signed report PDF.", exists=True)],
+    ca: Annotated[
+        Path | None,
+        typer.Option(help="Trusted CA certificate (PEM); default: the platform CA's ca.crt."),
+    ] = None,
+) -> None:
+    """Check a report's signatures: intact, valid, signer and time (exit 0 valid, 1 not)."""
+    from zoneinfo import ZoneInfo
+
+    from cryptography import x509
+
+    from radrelay.reporting.pki import CA_CERT
+    from radrelay.reporting.signing import verify
+
+    settings = _settings()
+    # pyHanko logs a traceback for every untrusted chain; the summary below says it in a line.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    roots: list[x509.Certificate] = []
+    ca_file = ca or settings.ca_dir / CA_CERT
+    if ca_file.exists():
+        roots = list(x509.load_pem_x509_certificates(ca_file.read_bytes()))
+    else:
+        typer.echo(f"warning: no CA certificate at {ca_file}: nothing can be trusted", err=True)
+    result = verify(file.read_bytes(), roots)
+    zone = ZoneInfo(settings.timezone)
+
+    def yes(value: bool) -> str:
+        return "yes" if value else "NO"
+
+    typer.echo(f"file: {file}")
+    typer.echo(f"sha256: {result.sha256}")
+    typer.echo(f"intact: {yes(result.intact)}")
+    typer.echo(f"valid: {yes(result.valid)}")
+    typer.echo(f"signer: {result.signer or '-'}")
+    last = result.signed_at.astimezone(zone).isoformat() if result.signed_at else "-"
+    typer.echo(f"time: {last}")
+    for n, sig in enumerate(result.signatures, 1):
+        when = sig.signed_at.astimezone(zone).isoformat() if sig.signed_at else "-"
+        typer.echo(
+            f"signature {n}: {sig.field}: signer {sig.signer or '-'}, time {when}"
+            f" ({'timestamp authority' if sig.timestamped else 'signer clock'}), {sig.level}, "
+            f"intact {yes(sig.intact)}, trusted {yes(sig.trusted)}, valid {yes(sig.valid)}"
+        )
+    for problem in result.problems:
+        typer.echo(f"problem: {problem}")
+    raise typer.Exit(0 if result.valid else 1)
 
 
 def _validated(model: type, **values: object):  # type: ignore[no-untyped-def]
