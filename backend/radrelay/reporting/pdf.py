@@ -129,7 +129,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "report": ("报告", "Report"),
     "version": ("版本", "version"),
     "created": ("报告时间", "Reported"),
-    "template": ("模板", "Template"),
     "critical": ("危急值", "CRITICAL FINDING"),
     "critical_note": (
         "已按危急值流程通知临床",
@@ -352,10 +351,10 @@ class _Builder:
     def _logo(self, party: Party) -> Flowable | None:
         if not party.logo_png:
             return None
-        reader = ImageReader(io.BytesIO(party.logo_png))
-        width, height = reader.getSize()
-        target = 13 * mm
-        return Image(io.BytesIO(party.logo_png), width=target * width / height, height=target)
+        width, height = ImageReader(io.BytesIO(party.logo_png)).getSize()
+        # Within 40 x 13 mm: a wide banner must not squeeze the names out of the letterhead.
+        scale = min(13 * mm / height, 40 * mm / width)
+        return Image(io.BytesIO(party.logo_png), width=width * scale, height=height * scale)
 
     def letterhead(self) -> list[Flowable]:
         hospital, center = self.doc.hospital, self.doc.center
@@ -368,7 +367,7 @@ class _Builder:
             )
         ]
         if center.address:
-            right.append(self.t(center.address, ParagraphStyle("ca", parent=self.s.center)))
+            right.append(self.t(center.address, self.s.center))
         hospital_logo, center_logo = self._logo(hospital), self._logo(center)
         row = [hospital_logo or "", left, right, center_logo or ""]
         widths = [
