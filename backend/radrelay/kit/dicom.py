@@ -154,6 +154,12 @@ def _ir58_text(ds: Dataset, keyword: str) -> str | None:
     return raw.decode("gb2312", errors="replace")
 
 
+def ir58_value(ds: Dataset, keyword: str) -> str | None:
+    """``keyword``'s value read as ISO 2022 IR 58 when ``ds`` declares that set next to ASCII
+    only (pydicom 3.0 misreads such values, see above); None when pydicom's reading stands."""
+    return _ir58_text(ds, keyword) if _ir58_only(ds) else None
+
+
 def _text(ds: Dataset, keyword: str, limit: int = 400, *, ir58: bool | None = None) -> str:
     """A value as text. ``ir58``: whether the data set is ``_ir58_only``, when the caller
     already knows (it reads many values of one data set)."""
