@@ -15,10 +15,12 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY worklist_rules ./worklist_rules
+COPY reports_templates ./reports_templates
 RUN pip install --no-cache-dir .
 COPY --from=ui /src/frontend/dist /app/frontend/dist
 ENV RADRELAY_FRONTEND_DIR=/app/frontend/dist \
     RADRELAY_RULES_DIR=/app/worklist_rules \
+    RADRELAY_TEMPLATES_DIR=/app/reports_templates \
     RADRELAY_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000 11112

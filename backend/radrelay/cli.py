@@ -1,4 +1,5 @@
-"""``radrelay``: serve, worker, gateway, migrate, demo, synth, hospitals, users.
+"""``radrelay``: serve, worker, gateway, migrate, demo, synth, hospitals, users, rules,
+templates.
 
 Every command reads the same ``RADRELAY_*`` settings, so one configured environment drives the
 API, the workers, the DICOM gateway and these administration commands alike.
@@ -26,6 +27,8 @@ app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(users_app, name="users")
 rules_app = typer.Typer(no_args_is_help=True, help="Routing rules (worklist_rules/).")
 app.add_typer(rules_app, name="rules")
+templates_app = typer.Typer(no_args_is_help=True, help="Report templates (reports_templates/).")
+app.add_typer(templates_app, name="templates")
 reports_app = typer.Typer(no_args_is_help=True, help="Signed report PDFs.")
 app.add_typer(reports_app, name="reports")
 
@@ -56,6 +59,7 @@ def serve(
     settings = _settings(host=host, port=port, dicom_port=dicom_port, dicom_enabled=dicom)
     _require_schema(settings)
     _require_rules(settings)
+    _require_templates(settings)
     uvicorn.run(
         create_app(settings, with_gateway=True),
         host=settings.host,
@@ -113,6 +117,7 @@ def worker(
         raise typer.Exit(check_health(worker_settings(settings)))  # type: ignore[arg-type]
     _require_schema(settings)
     _require_rules(settings)
+    _require_templates(settings)
     run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
@@ -163,6 +168,80 @@ def rules_check(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{folder}: rules valid, golden cases pass")
+
+
+def _require_templates(settings: Settings) -> None:
+    """Templates are validated before anything starts, as rules are: a broken template stops
+    the process with what to fix, rather than failing a reader halfway through a report."""
+    from radrelay.reporting.templates import TemplatesError, load_templates
+
+    try:
+        load_templates(settings.templates_dir)
+    except TemplatesError as exc:
+        typer.echo(f"error: the templates in {settings.templates_dir} are not valid:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+
+
+@templates_app.command("check")
+def templates_check(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Templates directory (default: RADRELAY_TEMPLATES_DIR)."),
+    ] = None,
+) -> None:
+    """Validate the template files and run their golden cases; exit 1 listing every problem."""
+    from radrelay.reporting.templates import check
+
+    folder = directory or _settings().templates_dir
+    problems = check(folder)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{folder}: templates valid, golden cases pass")
+
+
+@templates_app.command("import-mrrt")
+def templates_import_mrrt(
+    file: Annotated[Path, typer.Argument(help="An IHE MRRT template (HTML5, e.g. RadReport).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write it into (default: RADRELAY_TEMPLATES_DIR)."),
+    ] = None,
+    template_id: Annotated[
+        str | None, typer.Option("--id", help="The template's id (default: from its title).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a file of the same name.")] = False,
+) -> None:
+    """Convert an MRRT template into a draft YAML template, saying what was left out."""
+    from radrelay.reporting.mrrt import MrrtError, import_mrrt, to_yaml
+
+    folder = out or _settings().templates_dir
+    try:
+        imported = import_mrrt(file.read_bytes(), template_id=template_id)
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except MrrtError as exc:
+        typer.echo(f"error: {file}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    target = folder / f"{imported.template.id}.yaml"
+    if target.exists() and not force:
+        typer.echo(
+            f"error: {target} exists; pass --force to replace it or --id to rename", err=True
+        )
+        raise typer.Exit(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_yaml(imported.template), encoding="utf-8")
+    for note in imported.notes:
+        typer.echo(f"note: {note}", err=True)
+    fields = sum(1 for _ in imported.template.fields())
+    typer.echo(
+        f"wrote {target}: {len(imported.template.sections)} sections, {fields} fields "
+        f"(draft; run `radrelay templates check {folder}` after editing it)"
+    )
 
 
 @app.command("simulate")

@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The checkout (or /app in the image): where worklist_rules/ and frontend/ live.
+# The checkout (or /app in the image): where worklist_rules/, reports_templates/ and frontend/
+# live.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(
         default=REPO_ROOT / "worklist_rules",
         description="Routing, SLA, subspecialty and workload rules (YAML), checked at start.",
+    )
+    templates_dir: Path = Field(
+        default=REPO_ROOT / "reports_templates",
+        description="Report templates (YAML), checked at start.",
     )
 
     timezone: str = Field(

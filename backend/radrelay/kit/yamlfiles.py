@@ -78,12 +78,15 @@ def validation_problems(
     messages: Mapping[str, str] = MESSAGES,
     clean_loc: Callable[[tuple[Any, ...]], Sequence[Any]] | None = None,
 ) -> list[str]:
-    """One problem per pydantic error. ``messages`` replaces pydantic's wording by error type;
+    """One problem per pydantic error. ``messages`` replaces pydantic's wording by error type
+    (``{name}`` in it takes the error's context, e.g. ``{tag}`` for a union's unknown tag);
     ``clean_loc``, if given, rewrites each location first (to drop a union's tag, say)."""
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(clean_loc(err["loc"]) if clean_loc else err["loc"])
-        message = messages.get(err["type"], err["msg"]).removeprefix("Value error, ")
+        wording = messages.get(err["type"])
+        message = wording.format_map(err.get("ctx") or {}) if wording else err["msg"]
+        message = message.removeprefix("Value error, ")
         if err["type"] not in messages and isinstance(err.get("input"), str | int | float):
             message += f" (got {err['input']!r})"
         out.append(problem(name, loc, message, root))
