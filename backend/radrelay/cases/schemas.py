@@ -21,10 +21,16 @@ class CaseStatus(StrEnum):
     assigned = "assigned"  # given to one reader, not opened yet
     reading = "reading"  # claimed by its reader, under a lease renewed while they read
     paused = "paused"  # held by a coordinator (missing images, a call to the hospital ...)
+    preliminary = "preliminary"  # a preliminary report is signed (reporting)
+    final = "final"  # the final report is signed
+    amended = "amended"  # a final report was corrected by a new signed version
 
 
 # Cases a reader still has to read: what worklists, the SLA watch and load counts look at.
 # models.case.OPEN_SQL repeats it for a partial index: change both (and add a migration).
+# A preliminary is not open work: the hospital has a signed answer, the SLA deadline is met by
+# it (the first reading), and a junior's preliminary waits in the co-sign queue of the
+# seniors (GET /api/reports/cosign-queue), not in anyone's worklist.
 OPEN_STATUSES = (
     CaseStatus.ready,
     CaseStatus.offered,

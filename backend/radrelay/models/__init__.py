@@ -12,6 +12,13 @@ from radrelay.models.expert import (
     ExpertWindow,
 )
 from radrelay.models.hospital import DeliveryEndpoint, Hospital, HospitalAETitle
+from radrelay.models.report import (
+    CriticalFinding,
+    Report,
+    ReportDraft,
+    ReportSignature,
+    ReportVersion,
+)
 from radrelay.models.user import RefreshToken, User
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "Case",
     "CaseAssignment",
     "CaseEvent",
+    "CriticalFinding",
     "DeliveryEndpoint",
     "Expert",
     "ExpertCredential",
@@ -32,6 +40,10 @@ __all__ = [
     "InstanceMetadata",
     "Patient",
     "RefreshToken",
+    "Report",
+    "ReportDraft",
+    "ReportSignature",
+    "ReportVersion",
     "RoutingDecision",
     "Series",
     "Study",
