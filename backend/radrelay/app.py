@@ -37,6 +37,7 @@ from radrelay.kit.runtime import Runtime
 from radrelay.kit.telemetry import HttpMetrics
 from radrelay.live.endpoints import router as live_router
 from radrelay.metrics.endpoints import router as metrics_router
+from radrelay.reporting.endpoints import router as reports_router
 from radrelay.worklist.endpoints import router as worklist_router
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
         hospitals_router,
         cases_router,
         worklist_router,
+        reports_router,
         experts_router,
         metrics_router,
         audit_router,

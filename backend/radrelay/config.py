@@ -125,6 +125,23 @@ class Settings(BaseSettings):
         "changing RADRELAY_SECRET_KEY then locks them; in production set it and keep it out of "
         "data_dir (a copy of data_dir holding the generated secret key holds this default too).",
     )
+    center_name: str = Field(
+        default="RadRelay 远程影像诊断中心 Reading Center",
+        description="The reading center's name: its letterhead on reports and the location of "
+        "their signatures.",
+    )
+    report_font: Path | None = Field(
+        default=None,
+        description="A TrueType CJK font to embed in report PDFs (for instance "
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc); none: the built-in STSong-Light, "
+        "which viewers draw with a Chinese font of their own (see docs/reports.md).",
+    )
+    critical_result_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="A critical finding's communication to the hospital is due this many "
+        "minutes after the reader flags it; coordinators are alerted once when it is overdue.",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus must present at /metrics; none: /metrics is open "

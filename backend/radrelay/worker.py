@@ -16,6 +16,7 @@ from radrelay.config import Settings
 from radrelay.dicomweb.tasks import index_study
 from radrelay.kit import jobs, telemetry
 from radrelay.kit.runtime import Runtime
+from radrelay.reporting.tasks import critical_watch
 from radrelay.worklist.tasks import expert_offline, route_case, sla_watch
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def periodic(settings: Settings) -> list[jobs.Periodic]:
     return [
         jobs.Periodic(sweep_stable_studies, settings.sweep_interval_seconds),
         jobs.Periodic(sla_watch, settings.sla_watch_seconds),
+        jobs.Periodic(critical_watch, settings.sla_watch_seconds),
     ]
 
 
@@ -65,6 +67,12 @@ def worker_settings(settings: Settings) -> type:
             ),
             cron(
                 telemetry.instrumented(sla_watch),
+                second=watch_seconds,
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                telemetry.instrumented(critical_watch),
                 second=watch_seconds,
                 run_at_startup=True,
                 unique=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from radrelay.auth import tokens
 from radrelay.auth.repository import LOGIN_FAILED, users
 from radrelay.auth.schemas import Principal, Role, TokenResponse, UserCreate
 from radrelay.config import Settings
-from radrelay.errors import BadRequest, TooManyRequests, Unauthenticated
+from radrelay.errors import BadRequest, Forbidden, TooManyRequests, Unauthenticated
 from radrelay.hospitals.service import hospitals
 from radrelay.kit.db import Database, utcnow
 from radrelay.models import RefreshToken, User
@@ -72,6 +73,43 @@ class AuthService:
             detail={"reason": "inactive" if user is not None and ok else "bad_credentials"},
         )
         raise Unauthenticated("Wrong username or password.")
+
+    async def confirm_password(
+        self, db: Database, settings: Settings, principal: Principal, password: str, purpose: str
+    ) -> None:
+        """The signed-in user enters their password again to sign (21 CFR 11.200: a signature
+        outside one continuous session of signings uses both components, and a stolen token
+        alone must not sign). Failures are audited and counted with failed sign-ins, so the
+        same throttle stops guessing here; they raise 403 (the token stays good).
+
+        Call it before the request's session runs a query: on SQLite it takes the one
+        connection."""
+        now = utcnow()
+        since = now - timedelta(minutes=settings.login_window_minutes)
+        async with db.unit_of_work() as session:
+            if await users.failures_since(session, since=since, username=principal.username) >= (
+                settings.login_max_failures_per_account
+            ):
+                raise TooManyRequests(
+                    "Too many wrong passwords for this account: wait, then try again.",
+                    retry_after=settings.login_window_minutes * 60,
+                )
+            user = await users.by_id(session, principal.user_id)
+        hashed = user.password_hash if user is not None else _DUMMY_HASH
+        # argon2 costs tens of milliseconds of CPU: off the event loop.
+        ok = await asyncio.to_thread(password_hash.verify, password, hashed)
+        if user is not None and user.active and ok:
+            return
+        await audit.record_now(
+            db,
+            principal,
+            LOGIN_FAILED,
+            object_type="user",
+            object_id=principal.username[:128],
+            outcome="failure",
+            detail={"reason": "bad_password", "purpose": purpose},
+        )
+        raise Forbidden("Wrong password: nothing was signed.")
 
     async def refresh(
         self, db: Database, settings: Settings, refresh_token: str, ip: str

@@ -28,9 +28,9 @@ class CaseStatus(StrEnum):
 
 # Cases a reader still has to read: what worklists, the SLA watch and load counts look at.
 # models.case.OPEN_SQL repeats it for a partial index: change both (and add a migration).
-# A preliminary is not open work: the hospital has a signed answer, the SLA deadline is met by
-# it (the first reading), and a junior's preliminary waits in the co-sign queue of the
-# seniors (GET /api/reports/cosign-queue), not in anyone's worklist.
+# Signed cases are not open work: a preliminary leaves the worklists and the SLA watch (a
+# junior's waits in the seniors' co-sign queue, GET /api/reports/cosign-queue, not in anyone's
+# worklist), while the turnaround metrics still measure the case to its final_at.
 OPEN_STATUSES = (
     CaseStatus.ready,
     CaseStatus.offered,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, func, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -223,6 +223,55 @@ class CaseService:
         jobs.enqueue(
             session, "route_case", f"route:{case_id}:ready", case_id=case_id, trigger="ready"
         )
+
+    def note(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        kind: str,
+        principal: Principal | None,
+        at: datetime,
+        **detail: object,
+    ) -> None:
+        """Add an entry to the case's timeline (other domains: a critical finding flagged ...)."""
+        event = _event(case_id, kind, principal, **detail)
+        event.at = at
+        session.add(event)
+
+    async def mark_reported(
+        self,
+        session: AsyncSession,
+        case_id: int,
+        *,
+        status: CaseStatus,
+        from_statuses: Sequence[CaseStatus],
+        principal: Principal,
+        now: datetime,
+        **detail: object,
+    ) -> bool:
+        """A report of the case was signed (reporting): the case takes the report's status and
+        its milestone, and leaves the worklist (its lease ends; its reader stays, as the
+        author). Conditional on ``from_statuses``, so a case taken from its reader meanwhile
+        is not moved. The first preliminary and the first final time are kept."""
+        values: dict[str, object] = {
+            "status": status.value,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        if status == CaseStatus.preliminary:
+            values["preliminary_at"] = func.coalesce(Case.preliminary_at, now)
+        else:
+            values["final_at"] = func.coalesce(Case.final_at, now)
+        moved = await repository.update_if(
+            session,
+            case_id,
+            expect={},
+            values=values,
+            extra_where=[Case.status.in_([s.value for s in from_statuses])],
+        )
+        if moved:
+            session.add(_event(case_id, f"report_{status.value}", principal, **detail))
+        return moved
 
     # --- reading and editing, always through the scope rule -------------------------------
 

@@ -218,3 +218,14 @@ class ExpertProfile:
     availability: tuple[tuple[datetime, datetime], ...]
     cap_open_cases: int | None
     cap_daily_units: float | None
+
+
+@dataclass(frozen=True)
+class SigningProfile:
+    """What reporting needs to know of a signer: their printed name, what they may sign, and
+    the hospitals they are credentialed for now."""
+
+    user_id: int
+    name: str
+    qualification: Qualification
+    hospital_ids: tuple[int, ...]

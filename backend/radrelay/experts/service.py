@@ -30,6 +30,7 @@ from radrelay.experts.schemas import (
     ExpertUpdate,
     Qualification,
     ShiftRead,
+    SigningProfile,
     Subspecialty,
     WindowIn,
     WindowRead,
@@ -350,6 +351,31 @@ class ExpertService:
         ]
 
     # --- what the expert sets -----------------------------------------------------------------
+
+    async def signing_profile(
+        self, session: AsyncSession, user_id: int, now: datetime
+    ) -> SigningProfile | None:
+        """The signer behind an active radiologist's expert profile; None without one."""
+        user = await repository.user(session, user_id)
+        expert = await repository.get(session, user_id)
+        if user is None or expert is None or not user.active or user.role != Role.radiologist:
+            return None
+        held = (await repository.credentials(session, repository.ids(user_id=user_id))).get(
+            user_id, []
+        )
+        return SigningProfile(
+            user_id=user_id,
+            name=_name(user),
+            qualification=Qualification(expert.qualification),
+            hospital_ids=tuple(h for h, _, ends in held if ends is None or ends > now),
+        )
+
+    async def senior_ids(self, session: AsyncSession, hospital_id: int, now: datetime) -> set[int]:
+        """Active final-qualified experts credentialed for the hospital: who may co-sign."""
+        rows = await repository.heads(
+            session, repository.ids(credentialed_for=hospital_id, valid_at=now)
+        )
+        return {int(r.user_id) for r in rows if r.qualification == Qualification.final.value}
 
     async def _own(self, session: AsyncSession, user_id: int) -> Expert:
         expert = await repository.get(session, user_id)

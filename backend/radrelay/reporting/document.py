@@ -9,9 +9,10 @@ the sending hospital's PACS. Being plain frozen data, a document can be built in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class ReportStatus(StrEnum):
@@ -170,3 +171,101 @@ class ReportDocument:
             if s.key == key:
                 return s
         return None
+
+
+# --- as stored: a signed version keeps its document as JSON --------------------------------
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, bytes):
+        return None  # images and logos stay where they came from (storage, the archive)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(doc: ReportDocument) -> dict[str, object]:
+    """The document as JSON for a version row: every field but the image bytes (key images
+    keep where they came from, so they can be rendered again)."""
+    out = _plain(asdict(doc))
+    assert isinstance(out, dict)
+    return out
+
+
+def _when(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _text(data: dict[str, Any]) -> Text:
+    return Text(en=data["en"], zh=data.get("zh", ""))
+
+
+def _code(data: dict[str, Any] | None) -> Code | None:
+    return Code(data["value"], data["scheme"], data["meaning"]) if data else None
+
+
+def _signature(data: dict[str, Any]) -> Signature:
+    signed_at = _when(data["signed_at"])
+    assert signed_at is not None
+    return Signature(data["name"], data["qualification"], Meaning(data["meaning"]), signed_at)
+
+
+def from_json(
+    data: dict[str, Any],
+    key_images: tuple[KeyImage, ...] = (),
+    logos: dict[str, bytes] | None = None,
+) -> ReportDocument:
+    """A document back from ``to_json``, with its key images (rendered again by the caller,
+    in the stored order) and the letterheads' logos given back."""
+    logos = logos or {}
+
+    def party(p: dict[str, Any], which: str) -> Party:
+        return Party(p["name"], p.get("code", ""), p.get("address", ""), logos.get(which))
+
+    return ReportDocument(
+        report_id=data["report_id"],
+        version=data["version"],
+        status=ReportStatus(data["status"]),
+        language=Language(data["language"]),
+        center=party(data["center"], "center"),
+        hospital=party(data["hospital"], "hospital"),
+        patient=Patient(**data["patient"]),
+        exam=Exam(**{**data["exam"], "received_at": _when(data["exam"].get("received_at"))}),
+        sections=tuple(
+            Section(
+                key=s["key"],
+                title=_text(s["title"]),
+                entries=tuple(
+                    Entry(
+                        label=_text(e["label"]),
+                        display=e["display"],
+                        code=_code(e.get("code")),
+                        number=e.get("number"),
+                        unit=e.get("unit"),
+                    )
+                    for e in s["entries"]
+                ),
+                text=s.get("text", ""),
+                code=_code(s.get("code")),
+            )
+            for s in data["sections"]
+        ),
+        template_id=data["template_id"],
+        template_version=data["template_version"],
+        signatures=tuple(_signature(s) for s in data["signatures"]),
+        key_images=key_images,
+        addenda=tuple(
+            Addendum(a["text"], a["reason"], _signature(a["signature"])) for a in data["addenda"]
+        ),
+        critical=data.get("critical", False),
+        supersedes_version=data.get("supersedes_version"),
+        amendment_reason=data.get("amendment_reason", ""),
+        created_at=_when(data.get("created_at")),
+        notes=tuple(data.get("notes", ())),
+    )
