@@ -32,6 +32,7 @@ ALL_WEEK = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
 class Reader:
     id: int
     api: Api
+    password: str = ""
 
 
 def reader(
@@ -60,7 +61,7 @@ def reader(
     assert r.status_code in (200, 201), r.text
     r = api.put("/api/experts/me/state", json={"state": state})
     assert r.status_code == 200, r.text
-    return Reader(user_id, api)
+    return Reader(user_id, api, password)
 
 
 def send(hospital: Hospital, **fields: str) -> int:

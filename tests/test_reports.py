@@ -1,0 +1,448 @@
+"""The report lifecycle through the API of a running server: writing, autosave, signing with the
+password again, co-signing, amendments, addenda, the stored PDFs and their verification,
+critical findings, and who may see what."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from conftest import Api, Hospital, Server, World, wait_until
+from helpers import part10, study, upload
+from radrelay import synth
+from test_worklist import Reader, case, coordinator, reader
+
+PATIENT = "Zhang^Wei=张^伟"
+
+
+def send_patient(hospital: Hospital, **fields: str) -> int:
+    """A two-slice CT of 张伟 from the hospital; the case id."""
+    patient = synth.SynthPatient(
+        name=PATIENT, patient_id=f"P{uuid.uuid4().hex[:8]}", birth_date="19610302", sex="M"
+    )
+    files = [
+        (f"{i}.dcm", part10(ds))
+        for i, ds in enumerate(study("CT", slices=2, hospital=hospital.code, patient=patient))
+    ]
+    r = upload(hospital.tech, files, **fields)
+    assert r.status_code == 200, r.text
+    return int(r.json()["case_ids"][0])
+
+
+def reading(world: World, hospital: Hospital, who: Reader, **fields: str) -> int:
+    """A case of the hospital, given to ``who`` by a coordinator and claimed: being read."""
+    case_id = send_patient(hospital, **fields)
+    coord = coordinator(world)
+    wait_until(lambda: case(coord, case_id)["status"] != "receiving", what=f"case {case_id} ready")
+
+    def assigned() -> bool:
+        r = coord.post(
+            f"/api/cases/{case_id}/assign", json={"reader_id": who.id, "reason": "report test"}
+        )
+        return r.status_code == 200
+
+    wait_until(assigned, what=f"case {case_id} assigned")
+    r = who.api.post(f"/api/cases/{case_id}/claim")
+    assert r.status_code == 200, r.text
+    return case_id
+
+
+def start(who: Reader, case_id: int) -> dict[str, Any]:
+    r = who.api.post(f"/api/cases/{case_id}/report", json={})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def complete(report: dict[str, Any]) -> dict[str, Any]:
+    """An autosave body that fills what the template requires (its defaults kept)."""
+    draft = report["draft"]
+    entries = dict(draft["entries"])
+    texts = dict(draft["texts"])
+    texts["findings"] = "右肺上叶见一实性小结节，直径约 6 mm。"
+    texts["impression"] = "右肺上叶实性小结节，建议 12 个月后复查。"
+    return {"revision": draft["revision"], "entries": entries, "texts": texts}
+
+
+def written(who: Reader, report: dict[str, Any]) -> dict[str, Any]:
+    r = who.api.put(f"/api/reports/{report['id']}/draft", json=complete(report))
+    assert r.status_code == 200, r.text
+    assert r.json()["missing"] == [], r.json()
+    return r.json()  # type: ignore[no-any-return]
+
+
+def sign(who: Reader, report_id: int, **extra: Any) -> dict[str, Any]:
+    r = who.api.post(f"/api/reports/{report_id}/sign", json={"password": who.password, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def pdf(api: Api, report_id: int, version: int) -> bytes:
+    r = api.get(f"/api/reports/{report_id}/versions/{version}/pdf")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    return r.content
+
+
+def stored(server: Server, hospital: Hospital, report_id: int, version: int) -> Path:
+    [path] = (server.storage_root / f"h{hospital.id}" / "reports" / str(report_id)).glob(
+        f"v{version}-*.pdf"
+    )
+    return path
+
+
+def verify(api: Api, report_id: int, version: int | None = None) -> dict[str, Any]:
+    params = {"version": version} if version else {}
+    r = api.get(f"/api/reports/{report_id}/verify", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def final_report(world: World) -> tuple[Hospital, Reader, int, dict[str, Any]]:
+    h = world.hospital()
+    senior = reader(world, [h], {"chest": 3})
+    case_id = reading(world, h, senior, requested_subspecialty="chest")
+    report = start(senior, case_id)
+    written(senior, report)
+    return h, senior, case_id, sign(senior, report["id"])
+
+
+class TestLifecycle:
+    def test_write_autosave_sign_download_verify(self, server: Server, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest")
+
+        report = start(senior, case_id)
+        assert report["status"] == "draft" and report["template_id"].startswith("ct-")
+        assert report["draft"]["revision"] == 0 and report["versions"] == []
+        # A second report for the case is refused; the first one is there to GET.
+        assert senior.api.post(f"/api/cases/{case_id}/report", json={}).status_code == 409
+        assert senior.api.get(f"/api/cases/{case_id}/report").json()["id"] == report["id"]
+
+        # Autosave: incomplete is fine, an unknown field is not, a stale revision is 409.
+        defaults = report["draft"]["entries"]
+        body = {"revision": 0, "entries": defaults, "texts": {"findings": "草稿"}}
+        r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["revision"] == 1 and r.json()["missing"]
+        r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
+        assert r.status_code == 409 and r.json()["detail"] == {"revision": 1}
+        bad = {"revision": 1, "entries": {"no_such_field": "x"}, "texts": {}}
+        r = senior.api.put(f"/api/reports/{report['id']}/draft", json=bad)
+        assert r.status_code == 400 and r.json()["detail"][0]["field"] == "no_such_field"
+
+        # Signing an incomplete report names what is missing.
+        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": senior.password})
+        assert r.status_code == 400 and any(p["field"] == "impression" for p in r.json()["detail"])
+
+        report = senior.api.get(f"/api/reports/{report['id']}").json()
+        written(senior, report)
+        # The password again: a wrong one signs nothing, and is audited.
+        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": "wrong!"})
+        assert r.status_code == 403, r.text
+        assert senior.api.get(f"/api/reports/{report['id']}").json()["versions"] == []
+
+        signed = sign(senior, report["id"])
+        assert signed["status"] == "final" and not signed["awaiting_cosign"]
+        [v1] = signed["versions"]
+        assert v1["version"] == 1 and v1["released"] and v1["superseded_at"] is None
+        [signature] = v1["signatures"]
+        assert (signature["meaning"], signature["user_id"]) == ("author", senior.id)
+        assert signature["field"] == "RadRelay-v1-author" and signature["printed_name"]
+
+        # The case is final and out of the reader's worklist.
+        c = case(h.tech, case_id)
+        assert c["status"] == "final"
+        kinds = [e["kind"] for e in c["events"]]
+        assert "report_final" in kinds
+        r = senior.api.get("/api/worklist")
+        assert case_id not in {i["case"]["id"] for i in r.json()["items"]}
+
+        # The hospital's technician reads the final report and downloads the PDF: the stored
+        # bytes exactly, whose hash is the ETag, and which verify.
+        mine = h.tech.get(f"/api/cases/{case_id}/report")
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["draft"] is None and len(mine.json()["versions"]) == 1
+        data = pdf(h.tech, report["id"], 1)
+        assert data == stored(server, h, report["id"], 1).read_bytes()
+        r = h.tech.get(f"/api/reports/{report['id']}/versions/1/pdf")
+        assert r.headers["etag"] == f'"{v1["pdf_sha256"]}"'
+        check = verify(h.tech, report["id"])
+        assert (check["intact"], check["valid"], check["trusted"]) == (True, True, True)
+        assert check["sha256"] == check["recorded_sha256"] == v1["pdf_sha256"]
+        assert [s["field"] for s in check["signatures"]] == ["RadRelay-v1-author"]
+        if shutil.which("pdftotext"):
+            text = subprocess.run(
+                ["pdftotext", "-", "-"], input=data, capture_output=True, check=True
+            ).stdout.decode()
+            assert "张伟" in text and "右肺上叶实性小结节" in text
+
+        # Reading a report and downloading its PDF are in the audit trail.
+        r = world.admin.get(
+            "/api/audit",
+            params={"action": ["report.sign", "report.pdf"], "hospital_id": h.id, "limit": 100},
+        )
+        assert r.status_code == 200, r.text
+        items = r.json() if isinstance(r.json(), list) else r.json()["items"]
+        actions = {
+            (e["action"], e["actor_id"]) for e in items if e["object_id"] == str(report["id"])
+        }
+        tech_id = h.tech.get("/api/me").json()["id"]
+        assert {("report.sign", senior.id), ("report.pdf", tech_id)} <= actions
+
+        # The turnaround metrics now count received -> final for the hospital.
+        r = h.tech.get("/api/metrics/turnaround")
+        [mine_group] = r.json()["groups"]
+        received_to_final = next(
+            i for i in mine_group["intervals"] if i["interval"] == "received_to_final"
+        )
+        assert received_to_final["count"] == 1
+        assert mine_group["sla"]["finished"] == 1
+
+    def test_signed_reports_cannot_be_signed_again(self, world: World) -> None:
+        _, senior, _, signed = final_report(world)
+        r = senior.api.post(f"/api/reports/{signed['id']}/sign", json={"password": senior.password})
+        assert r.status_code == 409
+
+    async def test_the_hospital_gets_a_live_event(self, server: Server, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = await asyncio.to_thread(reading, world, h, senior, requested_subspecialty="chest")
+        report = start(senior, case_id)
+        await asyncio.to_thread(written, senior, report)
+        ws = server.url.replace("http", "ws")
+        seen: list[dict[str, Any]] = []
+
+        async def listen() -> None:
+            async with websockets.connect(f"{ws}/ws?token={h.tech.token}") as conn:
+                assert json.loads(await asyncio.wait_for(conn.recv(), 10))["type"] == "hello"
+                listening.set()
+                while True:
+                    event = json.loads(await asyncio.wait_for(conn.recv(), 20))
+                    seen.append(event)
+                    if event["type"] == "report.signed":
+                        return
+
+        listening = asyncio.Event()
+        task = asyncio.create_task(listen())
+        await asyncio.wait_for(listening.wait(), 10)
+        await asyncio.to_thread(sign, senior, report["id"])
+        await asyncio.wait_for(task, 30)
+        event = seen[-1]
+        assert (event["case_id"], event["status"], event["version"]) == (case_id, "final", 1)
+        assert "patient" not in json.dumps(event).lower()
+
+
+class TestCosign:
+    def test_a_juniors_preliminary_is_final_once_a_senior_cosigns(
+        self, server: Server, world: World
+    ) -> None:
+        h = world.hospital()
+        junior = reader(world, [h], {"chest": 2}, qualification="preliminary")
+        senior = reader(world, [h], {"chest": 3})
+        elsewhere = reader(world, [world.hospital()], {"chest": 3})
+        case_id = reading(world, h, junior, requested_subspecialty="chest")
+        report = start(junior, case_id)
+        written(junior, report)
+
+        signed = sign(junior, report["id"])
+        assert signed["status"] == "preliminary" and signed["awaiting_cosign"]
+        assert not signed["versions"][0]["released"]
+        c = case(coordinator(world), case_id)
+        assert c["status"] == "preliminary"
+        # Not for the hospital yet, nor for a senior of another hospital.
+        assert h.tech.get(f"/api/cases/{case_id}/report").status_code == 404
+        assert elsewhere.api.get(f"/api/reports/{report['id']}").status_code == 404
+        # The junior cannot change it while it waits.
+        body = complete(junior.api.get(f"/api/reports/{report['id']}").json())
+        assert junior.api.put(f"/api/reports/{report['id']}/draft", json=body).status_code == 409
+
+        # In the senior's co-sign queue (not in the junior's: they wrote it).
+        queue = senior.api.get("/api/reports/cosign-queue")
+        assert queue.status_code == 200, queue.text
+        assert report["id"] in {i["report_id"] for i in queue.json()}
+        assert junior.api.get("/api/reports/cosign-queue").status_code == 403
+        assert senior.api.get(f"/api/reports/{report['id']}").status_code == 200
+        assert elsewhere.api.post(
+            f"/api/reports/{report['id']}/cosign", json={"password": elsewhere.password}
+        ).status_code in (403, 404)
+
+        r = senior.api.post(f"/api/reports/{report['id']}/cosign", json={"password": "nope"})
+        assert r.status_code == 403
+        r = senior.api.post(
+            f"/api/reports/{report['id']}/cosign", json={"password": senior.password}
+        )
+        assert r.status_code == 200, r.text
+        final = r.json()
+        assert final["status"] == "final" and not final["awaiting_cosign"]
+        v1, v2 = final["versions"]
+        assert v1["superseded_by"] == 2 and v2["status"] == "final" and v2["released"]
+        assert [(s["meaning"], s["user_id"]) for s in v2["signatures"]] == [
+            ("author", junior.id),
+            ("cosigner", senior.id),
+        ]
+        assert case(h.tech, case_id)["status"] == "final"
+
+        # One file, two signatures: the author's still covers what they signed.
+        v1_bytes, v2_bytes = pdf(senior.api, report["id"], 1), pdf(h.tech, report["id"], 2)
+        assert v2_bytes.startswith(v1_bytes)
+        check = verify(h.tech, report["id"])
+        assert check["valid"] and check["version"] == 2
+        assert [s["field"] for s in check["signatures"]] == [
+            "RadRelay-v1-author",
+            "RadRelay-v2-cosigner",
+        ]
+        assert all(s["valid"] for s in check["signatures"])
+        # The hospital sees the final version only, not the preliminary behind it.
+        assert [
+            v["version"] for v in h.tech.get(f"/api/reports/{report['id']}").json()["versions"]
+        ] == [2]
+        assert h.tech.get(f"/api/reports/{report['id']}/versions/1/pdf").status_code == 404
+
+    def test_stat_case_released_early_then_signed_final(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest", priority="stat")
+        report = start(senior, case_id)
+        written(senior, report)
+        early = sign(senior, report["id"], preliminary=True)
+        assert early["status"] == "preliminary" and not early["awaiting_cosign"]
+        assert early["versions"][0]["released"]
+        assert case(h.tech, case_id)["status"] == "preliminary"
+        assert h.tech.get(f"/api/cases/{case_id}/report").status_code == 200
+        final = sign(senior, report["id"])
+        assert final["status"] == "final" and len(final["versions"]) == 2
+        c = case(h.tech, case_id)
+        assert c["status"] == "final"
+
+
+class TestCorrections:
+    def test_amend_then_addendum(self, server: Server, world: World) -> None:
+        h, senior, case_id, signed = final_report(world)
+        report_id = signed["id"]
+        body = complete(senior.api.get(f"/api/reports/{report_id}").json())
+        body["texts"]["impression"] = "右肺上叶实性小结节（6 mm），建议 6 个月后复查。"
+        r = senior.api.put(f"/api/reports/{report_id}/draft", json=body)
+        assert r.status_code == 200, r.text
+        r = senior.api.post(
+            f"/api/reports/{report_id}/amend",
+            json={"password": senior.password, "reason": "随访间隔更正 follow-up interval"},
+        )
+        assert r.status_code == 200, r.text
+        amended = r.json()
+        assert amended["status"] == "amended"
+        v1, v2 = amended["versions"]
+        assert v1["superseded_by"] == 2 and v1["superseded_at"]
+        assert v2["status"] == "amended" and v2["amendment_reason"].startswith("随访")
+        assert case(h.tech, case_id)["status"] == "amended"
+        # The old version stays readable and verifiable.
+        assert pdf(h.tech, report_id, 1) == stored(server, h, report_id, 1).read_bytes()
+        assert verify(h.tech, report_id, 1)["valid"]
+        assert verify(h.tech, report_id, 2)["valid"]
+
+        r = senior.api.post(
+            f"/api/reports/{report_id}/addenda",
+            json={
+                "password": senior.password,
+                "text": "补充：纵隔淋巴结未见肿大。",
+                "reason": "临床医师询问 clinician asked",
+            },
+        )
+        assert r.status_code == 201, r.text
+        v3 = r.json()["versions"][-1]
+        assert v3["version"] == 3 and v3["status"] == "amended"
+        assert [s["meaning"] for s in v3["signatures"]] == ["addendum"]
+        versions = h.tech.get(f"/api/reports/{report_id}/versions").json()
+        [addendum] = versions[-1]["document"]["addenda"]
+        assert (
+            addendum["text"].startswith("补充") and addendum["signature"]["meaning"] == "addendum"
+        )
+        assert verify(h.tech, report_id)["valid"]
+        # Addenda need a final report and its signer.
+        bystander = reader(world, [h], {"chest": 3})
+        r = bystander.api.post(
+            f"/api/reports/{report_id}/addenda",
+            json={"password": bystander.password, "text": "x", "reason": "y"},
+        )
+        assert r.status_code == 404
+
+    def test_a_changed_pdf_no_longer_verifies(self, server: Server, world: World) -> None:
+        h, _, _, signed = final_report(world)
+        path = stored(server, h, signed["id"], 1)
+        data = bytearray(path.read_bytes())
+        # A byte of the page content, inside the signed range.
+        at = data.index(b"stream") + 40
+        data[at] ^= 0x01
+        path.write_bytes(bytes(data))
+        check = verify(h.tech, signed["id"])
+        assert not check["valid"] and not check["intact"]
+        assert check["sha256"] != check["recorded_sha256"]
+        assert check["problems"]
+
+
+class TestCriticalFindings:
+    def test_flag_communicate_and_follow(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest")
+        report = start(senior, case_id)
+        r = senior.api.post(
+            f"/api/reports/{report['id']}/critical", json={"description": "右侧张力性气胸"}
+        )
+        assert r.status_code == 201, r.text
+        finding = r.json()
+        assert finding["status"] == "open" and 3500 < finding["seconds_left"] <= 3600
+
+        coord = coordinator(world)
+        open_ = coord.get("/api/critical-findings", params={"status": "open"}).json()
+        assert finding["id"] in {f["id"] for f in open_}
+        assert finding["id"] in {f["id"] for f in senior.api.get("/api/critical-findings").json()}
+        assert h.tech.get("/api/critical-findings").status_code == 403
+        assert senior.api.get(f"/api/reports/{report['id']}").json()["critical"]
+
+        r = coord.post(
+            f"/api/critical-findings/{finding['id']}/communication",
+            json={"communicated_to": "急诊科 李医生 Dr Li, ED", "method": "phone"},
+        )
+        assert r.status_code == 200, r.text
+        done = r.json()
+        assert done["status"] == "done" and done["method"] == "phone"
+        assert done["communicated_at"] and done["seconds_left"] is None
+        open_ = coord.get("/api/critical-findings", params={"status": "open"}).json()
+        assert finding["id"] not in {f["id"] for f in open_}
+        kinds = [e["kind"] for e in case(coord, case_id)["events"]]
+        assert "critical_flagged" in kinds and "critical_communicated" in kinds
+        # Recorded once.
+        r = coord.post(
+            f"/api/critical-findings/{finding['id']}/communication",
+            json={"communicated_to": "x", "method": "other"},
+        )
+        assert r.status_code == 409
+
+
+class TestScope:
+    def test_others_see_nothing(self, world: World) -> None:
+        h, _, case_id, signed = final_report(world)
+        other = world.hospital()
+        bystander = reader(world, [h], {"chest": 3})
+        for api in (other.tech, bystander.api):
+            assert api.get(f"/api/cases/{case_id}/report").status_code == 404
+            assert api.get(f"/api/reports/{signed['id']}").status_code == 404
+            assert api.get(f"/api/reports/{signed['id']}/versions/1/pdf").status_code == 404
+            assert api.get(f"/api/reports/{signed['id']}/verify").status_code == 404
+        # A technician does not write reports; a reader not holding the case cannot start one.
+        h2 = world.hospital()
+        reader2 = reader(world, [h2], {"chest": 3})
+        case2 = reading(world, h2, reader2, requested_subspecialty="chest")
+        assert h2.tech.post(f"/api/cases/{case2}/report", json={}).status_code == 403
+        assert bystander.api.post(f"/api/cases/{case2}/report", json={}).status_code == 404
+        # Before it is signed the hospital sees no report at all.
+        start(reader2, case2)
+        assert h2.tech.get(f"/api/cases/{case2}/report").status_code == 404
