@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import websockets
 from conftest import Api, Hospital, Server, World, wait_until
 from helpers import part10, study, upload
 from radrelay import synth
+from radrelay.config import Settings
+from radrelay.kit.runtime import Runtime
+from radrelay.reporting.service import reports
 from test_worklist import Reader, case, coordinator, reader
 
 PATIENT = "Zhang^Wei=张^伟"
@@ -54,8 +58,10 @@ def reading(world: World, hospital: Hospital, who: Reader, **fields: str) -> int
     return case_id
 
 
-def start(who: Reader, case_id: int) -> dict[str, Any]:
-    r = who.api.post(f"/api/cases/{case_id}/report", json={})
+def start(who: Reader, case_id: int, template_id: str | None = "ct-chest") -> dict[str, Any]:
+    """The report started, from a template whose defaults leave only the narrative to write
+    (``None``: the template chosen for the study)."""
+    r = who.api.post(f"/api/cases/{case_id}/report", json={"template_id": template_id})
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -119,22 +125,31 @@ class TestLifecycle:
         senior = reader(world, [h], {"chest": 3})
         case_id = reading(world, h, senior, requested_subspecialty="chest")
 
-        report = start(senior, case_id)
+        report = start(senior, case_id, template_id=None)
         assert report["status"] == "draft" and report["template_id"].startswith("ct-")
         assert report["draft"]["revision"] == 0 and report["versions"] == []
+        # Another template: what both templates have is kept (the chest template's defaults
+        # leave only the narrative to write).
+        other = "ct-abdomen-pelvis" if report["template_id"] == "ct-chest" else "ct-chest"
+        r = senior.api.put(
+            f"/api/reports/{report['id']}/template", json={"revision": 0, "template_id": other}
+        )
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["template_id"] == other and report["draft"]["revision"] == 1
         # A second report for the case is refused; the first one is there to GET.
         assert senior.api.post(f"/api/cases/{case_id}/report", json={}).status_code == 409
         assert senior.api.get(f"/api/cases/{case_id}/report").json()["id"] == report["id"]
 
         # Autosave: incomplete is fine, an unknown field is not, a stale revision is 409.
         defaults = report["draft"]["entries"]
-        body = {"revision": 0, "entries": defaults, "texts": {"findings": "草稿"}}
+        body = {"revision": 1, "entries": defaults, "texts": {"findings": "草稿"}}
         r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
         assert r.status_code == 200, r.text
-        assert r.json()["revision"] == 1 and r.json()["missing"]
+        assert r.json()["revision"] == 2 and r.json()["missing"]
         r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
-        assert r.status_code == 409 and r.json()["detail"] == {"revision": 1}
-        bad = {"revision": 1, "entries": {"no_such_field": "x"}, "texts": {}}
+        assert r.status_code == 409 and r.json()["detail"] == {"revision": 2}
+        bad = {"revision": 2, "entries": {"no_such_field": "x"}, "texts": {}}
         r = senior.api.put(f"/api/reports/{report['id']}/draft", json=bad)
         assert r.status_code == 400 and r.json()["detail"][0]["field"] == "no_such_field"
 
@@ -238,6 +253,53 @@ class TestLifecycle:
         event = seen[-1]
         assert (event["case_id"], event["status"], event["version"]) == (case_id, "final", 1)
         assert "patient" not in json.dumps(event).lower()
+
+
+class TestKeyImagesAndTemplates:
+    def test_key_images_are_rendered_into_the_signed_report(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest")
+        report = start(senior, case_id)
+        study_uid = case(senior.api, case_id)["study_instance_uid"]
+        r = senior.api.get(f"/dicomweb/studies/{study_uid}/instances")
+        assert r.status_code == 200, r.text
+        first = r.json()[0]
+        image = {
+            "study_instance_uid": study_uid,
+            "series_instance_uid": first["0020000E"]["Value"][0],
+            "sop_instance_uid": first["00080018"]["Value"][0],
+            "caption": "右肺上叶结节 nodule",
+        }
+        body = {**complete(report), "key_images": [image]}
+        r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
+        assert r.status_code == 200, r.text
+        signed = sign(senior, report["id"])
+        [v1] = senior.api.get(f"/api/reports/{report['id']}/versions").json()
+        [shown] = v1["document"]["key_images"]
+        assert shown["sop_instance_uid"] == image["sop_instance_uid"]
+        assert shown["jpeg"] is None  # kept by reference, not in the row
+        assert b"/DCTDecode" in pdf(senior.api, signed["id"], 1)
+
+    def test_a_key_image_of_another_hospital_is_refused(self, world: World) -> None:
+        h, elsewhere = world.hospital(), world.hospital()
+        senior = reader(world, [h, elsewhere], {"chest": 3})
+        theirs = reading(world, elsewhere, senior, requested_subspecialty="chest")
+        mine = reading(world, h, senior, requested_subspecialty="chest")
+        study_uid = case(senior.api, theirs)["study_instance_uid"]
+        first = senior.api.get(f"/dicomweb/studies/{study_uid}/instances").json()[0]
+        report = start(senior, mine)
+        body = complete(report)
+        body["key_images"] = [
+            {
+                "study_instance_uid": study_uid,
+                "series_instance_uid": first["0020000E"]["Value"][0],
+                "sop_instance_uid": first["00080018"]["Value"][0],
+            }
+        ]
+        assert senior.api.put(f"/api/reports/{report['id']}/draft", json=body).status_code == 200
+        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": senior.password})
+        assert r.status_code == 400 and "not in the case's images" in r.json()["message"]
 
 
 class TestCosign:
@@ -425,6 +487,36 @@ class TestCriticalFindings:
             json={"communicated_to": "x", "method": "other"},
         )
         assert r.status_code == 409
+
+
+class TestCriticalWatch:
+    def test_overdue_findings_are_announced_once(self, server: Server, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest")
+        report = start(senior, case_id)
+        r = senior.api.post(f"/api/reports/{report['id']}/critical", json={"description": "气胸"})
+        assert r.status_code == 201, r.text
+        settings = Settings(
+            data_dir=server.data_dir,
+            database_url=server.database_url,
+            redis_url=server.env.get("RADRELAY_REDIS_URL"),
+            secret_key="unused",
+        )
+
+        async def watch(at: datetime) -> int:
+            runtime = Runtime(settings)
+            try:
+                async with runtime.uow() as session:
+                    return await reports.critical_watch(session, at)
+            finally:
+                await runtime.close()
+
+        later = datetime.now(UTC) + timedelta(hours=2)
+        assert asyncio.run(watch(later)) >= 1
+        assert asyncio.run(watch(later)) == 0
+        kinds = [e["kind"] for e in case(coordinator(world), case_id)["events"]]
+        assert kinds.count("critical_overdue") == 1
 
 
 class TestScope:
