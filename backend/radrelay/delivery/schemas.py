@@ -1,0 +1,184 @@
+"""What a delivery endpoint is configured with, and what one attempt to deliver came to.
+
+An endpoint (``models.hospital.DeliveryEndpoint``) stores its ``kind`` and a JSON ``config``;
+each kind has a pydantic model here that validates that JSON with messages a hospital's IT
+contact can act on. Unknown keys are refused, so a misspelt option fails loudly instead of being
+ignored.
+
+An attempt ends in an ``Outcome``: ``sent``, ``retry`` (temporary: the same attempt later may
+work) or ``failed`` (permanent: someone has to change something first). The table of what maps
+to which is in docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from radrelay.hospitals.schemas import AE_PATTERN
+
+__all__ = [
+    "DEFAULT_SIGNATURE_HEADER",
+    "DicomEndpointConfig",
+    "EndpointKind",
+    "Outcome",
+    "OutcomeState",
+    "WebhookEndpointConfig",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+DEFAULT_SIGNATURE_HEADER = "X-RadRelay-Signature"
+# Shorter than this, a shared secret can be guessed offline from one signed request.
+MIN_SECRET_LENGTH = 32
+
+AETitle = Annotated[
+    str,
+    Field(
+        pattern=AE_PATTERN,
+        description="1-16 printable ASCII characters, no backslash, no leading/trailing space "
+        "(PS3.5 6.2, VR AE).",
+    ),
+]
+
+
+class EndpointKind(StrEnum):
+    dicom = "dicom"
+    webhook = "webhook"
+
+
+class DicomEndpointConfig(BaseModel):
+    """The hospital PACS as a Storage SCP: where the Encapsulated PDF (and the SR) go by
+    C-STORE (PS3.4 Annex B)."""
+
+    model_config = _STRICT
+
+    ae_title: AETitle = Field(description="The called AE title: the PACS's own.")
+    host: str = Field(min_length=1, max_length=253, description="Host name or IP address.")
+    port: int = Field(ge=1, le=65535)
+    calling_ae: AETitle | None = Field(
+        default=None,
+        description="Our AE title as the PACS knows it; default the platform's "
+        "(RADRELAY_DICOM_AE_TITLE).",
+    )
+    timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds allowed for the TCP connection, the association negotiation and "
+        "each C-STORE response.",
+    )
+    send_sr: bool = Field(
+        default=False,
+        description="Also send the report as an Enhanced SR (TID 2000). Off by default: many "
+        "PACS cannot display SR, and the Encapsulated PDF is what they all show.",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if any(c.isspace() for c in value) or "/" in value:
+            raise ValueError(f"{value!r} is not a host name or IP address")
+        return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WebhookEndpointConfig(BaseModel):
+    """An HTTPS URL that receives each signed report version as a FHIR R4 DiagnosticReport,
+    signed with HMAC-SHA256 over a shared secret (the scheme: ``senders.WebhookSender``)."""
+
+    model_config = _STRICT
+
+    url: str = Field(
+        max_length=2000,
+        description="https://...; plain http only to a loopback address (tests, development).",
+    )
+    secret: SecretStr = Field(
+        min_length=MIN_SECRET_LENGTH,
+        description=f"The shared HMAC key, at least {MIN_SECRET_LENGTH} characters.",
+    )
+    signature_header: str = Field(default=DEFAULT_SIGNATURE_HEADER, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    timeout: float = Field(default=30.0, gt=0, le=300, description="Seconds per request.")
+    patient_identifier_system: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The FHIR identifier system (a URI) of the hospital's patient IDs; default "
+        "one derived from the platform's URL and the hospital's issuer of patient IDs.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                "the URL must use https: reports carry patient data and must not cross the "
+                "network in clear text (plain http is allowed only to a loopback address)"
+            )
+        if parts.username or parts.password:
+            raise ValueError("put no credentials in the URL: requests are signed with the secret")
+        return value.strip()
+
+
+class OutcomeState(StrEnum):
+    sent = "sent"
+    retry = "retry"  # temporary: the same attempt may work later
+    failed = "failed"  # permanent: something must change first (configuration, the peer)
+
+
+class Outcome(BaseModel):
+    """How one attempt ended.
+
+    ``reason`` is written for a coordinator or the hospital's IT contact: what happened and,
+    for ``failed``, what to change. ``code`` is a stable machine key (``connection_refused``,
+    ``association_rejected``, ``dicom_status``, ``http_status`` ...) and ``status`` the DICOM or
+    HTTP status code when there was one. ``retry_after`` is the peer's own wish (HTTP
+    Retry-After), in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: OutcomeState
+    reason: str = ""
+    code: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def sent(cls, reason: str = "", *, code: str = "ok", status: int | None = None) -> Outcome:
+        return cls(state=OutcomeState.sent, reason=reason, code=code, status=status)
+
+    @classmethod
+    def retry(
+        cls,
+        reason: str,
+        *,
+        code: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> Outcome:
+        return cls(
+            state=OutcomeState.retry,
+            reason=reason,
+            code=code,
+            status=status,
+            retry_after=retry_after,
+        )
+
+    @classmethod
+    def failed(cls, reason: str, *, code: str, status: int | None = None) -> Outcome:
+        return cls(state=OutcomeState.failed, reason=reason, code=code, status=status)
