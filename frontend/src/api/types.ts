@@ -8,7 +8,17 @@ export const PRIORITIES = ["stat", "urgent", "routine"] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /** Statuses known today; reporting adds more later (the UI shows unknown ones as they come). */
-export const CASE_STATUSES = ["receiving", "ready", "offered", "assigned", "reading", "paused"] as const;
+export const CASE_STATUSES = [
+  "receiving",
+  "ready",
+  "offered",
+  "assigned",
+  "reading",
+  "paused",
+  "preliminary",
+  "final",
+  "amended",
+] as const;
 export type CaseStatus = (typeof CASE_STATUSES)[number];
 
 export const SUBSPECIALTIES = [

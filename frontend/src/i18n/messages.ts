@@ -138,6 +138,9 @@ export const en = {
   "status.assigned": "Assigned",
   "status.reading": "Being read",
   "status.paused": "Paused",
+  "status.preliminary": "Preliminary report",
+  "status.final": "Final report",
+  "status.amended": "Amended report",
 
   "sla.ok": "On time",
   "sla.warning": "Due soon",
@@ -432,6 +435,9 @@ export const zhCN: Messages = {
   "status.assigned": "已分派",
   "status.reading": "阅片中",
   "status.paused": "已暂停",
+  "status.preliminary": "初步报告",
+  "status.final": "正式报告",
+  "status.amended": "已修订报告",
 
   "sla.ok": "正常",
   "sla.warning": "临近超时",
