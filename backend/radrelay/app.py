@@ -25,6 +25,7 @@ from radrelay.audit.endpoints import router as audit_router
 from radrelay.auth.endpoints import router as auth_router
 from radrelay.cases.endpoints import router as cases_router
 from radrelay.config import Settings
+from radrelay.delivery.endpoints import router as delivery_router
 from radrelay.dicomweb.endpoints import router as dicomweb_router
 from radrelay.dicomweb.endpoints import wado_uri_router
 from radrelay.errors import AppError, NotFound
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
         cases_router,
         worklist_router,
         reports_router,
+        delivery_router,
         experts_router,
         metrics_router,
         audit_router,

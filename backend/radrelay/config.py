@@ -142,6 +142,18 @@ class Settings(BaseSettings):
         description="A critical finding's communication to the hospital is due this many "
         "minutes after the reader flags it; coordinators are alerted once when it is overdue.",
     )
+    delivery_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The wait after a delivery's first failed attempt; each later wait doubles, "
+        "up to an hour (docs/delivery.md).",
+    )
+    delivery_retry_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the retry loop looks for deliveries whose next attempt is due "
+        "and for attempts a dead worker left unfinished.",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus must present at /metrics; none: /metrics is open "

@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
+from radrelay.delivery.tasks import deliver, delivery_retry
 from radrelay.dicomweb.tasks import index_study
 from radrelay.kit import jobs, telemetry
 from radrelay.kit.runtime import Runtime
@@ -21,7 +22,13 @@ from radrelay.worklist.tasks import expert_offline, route_case, sla_watch
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS: list[jobs.JobFunction] = [case_ready, index_study, route_case, expert_offline]
+FUNCTIONS: list[jobs.JobFunction] = [
+    case_ready,
+    index_study,
+    route_case,
+    expert_offline,
+    deliver,
+]
 
 
 def periodic(settings: Settings) -> list[jobs.Periodic]:
@@ -29,6 +36,7 @@ def periodic(settings: Settings) -> list[jobs.Periodic]:
         jobs.Periodic(sweep_stable_studies, settings.sweep_interval_seconds),
         jobs.Periodic(sla_watch, settings.sla_watch_seconds),
         jobs.Periodic(critical_watch, settings.sla_watch_seconds),
+        jobs.Periodic(delivery_retry, settings.delivery_retry_seconds),
     ]
 
 
@@ -40,6 +48,7 @@ def worker_settings(settings: Settings) -> type:
     step = max(1, int(settings.sweep_interval_seconds))
     seconds = set(range(0, 60, step))
     watch_seconds = set(range(0, 60, max(1, min(59, int(settings.sla_watch_seconds)))))
+    retry_seconds = set(range(0, 60, max(1, min(59, int(settings.delivery_retry_seconds)))))
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         if settings.worker_metrics_port:
@@ -74,6 +83,12 @@ def worker_settings(settings: Settings) -> type:
             cron(
                 telemetry.instrumented(critical_watch),
                 second=watch_seconds,
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                telemetry.instrumented(delivery_retry),
+                second=retry_seconds,
                 run_at_startup=True,
                 unique=True,
             ),

@@ -302,6 +302,13 @@ class CaseService:
         )
         return CasePage(items=[to_read(r) for r in rows], total=total, limit=limit, offset=offset)
 
+    async def visible_row(
+        self, session: AsyncSession, principal: Principal, case_id: int
+    ) -> CaseRow:
+        """The case as ``principal`` may see it; NotFound when out of scope (other domains ask
+        here rather than repeating the scope rule)."""
+        return await self._visible_row(session, principal, case_id)
+
     async def _visible_row(
         self, session: AsyncSession, principal: Principal, case_id: int
     ) -> CaseRow:

@@ -79,6 +79,7 @@ def decide(
     now: datetime,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    base: timedelta = BASE,
     jitter: Callable[[], float] = random.random,
 ) -> Decision:
     """What becomes of a delivery after its ``attempts``-th attempt ended in ``outcome``.
@@ -96,7 +97,7 @@ def decide(
             f"gave up after {attempts} attempts; the last: {outcome.reason} "
             "(retry by hand once the cause is fixed)",
         )
-    at = next_attempt(attempts, now, jitter=jitter)
+    at = next_attempt(attempts, now, base=base, jitter=jitter)
     if outcome.retry_after is not None:
         at = max(at, now + timedelta(seconds=outcome.retry_after))
     return Decision(DeliveryState.pending, at, outcome.reason)

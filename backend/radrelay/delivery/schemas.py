@@ -13,8 +13,9 @@ to which is in docs/delivery.md.
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -22,9 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from radrelay.hospitals.schemas import AE_PATTERN
 
 __all__ = [
+    "CONFIG_MODELS",
     "DEFAULT_SIGNATURE_HEADER",
+    "DeliveryRead",
+    "DeliveryStatus",
     "DicomEndpointConfig",
+    "EndpointIn",
     "EndpointKind",
+    "EndpointRead",
     "Outcome",
     "OutcomeState",
     "WebhookEndpointConfig",
@@ -191,3 +197,63 @@ class Outcome(BaseModel):
     @classmethod
     def failed(cls, reason: str, *, code: str, status: int | None = None) -> Outcome:
         return cls(state=OutcomeState.failed, reason=reason, code=code, status=status)
+
+
+# --- the API: endpoints and deliveries -------------------------------------------------------
+
+CONFIG_MODELS: dict[EndpointKind, type[BaseModel]] = {
+    EndpointKind.dicom: DicomEndpointConfig,
+    EndpointKind.webhook: WebhookEndpointConfig,
+}
+# Config keys never sent back: a stolen admin session must not yield the hospital's keys.
+SECRET_KEYS = ("secret",)
+
+
+class EndpointIn(BaseModel):
+    """An endpoint as an admin writes it. ``config`` is checked against the kind's model
+    (``DicomEndpointConfig``, ``WebhookEndpointConfig``). On update, a webhook config without
+    ``secret`` keeps the stored one, so changing a URL does not mean typing the key again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: EndpointKind
+    name: str = Field(min_length=1, max_length=100)
+    config: dict[str, Any]
+    active: bool = True
+
+
+class EndpointRead(BaseModel):
+    id: int
+    hospital_id: int
+    kind: EndpointKind
+    name: str
+    active: bool
+    config: dict[str, Any] = Field(description="The stored config without its secret.")
+    has_secret: bool
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"  # waiting for its next attempt (next_attempt_at)
+    sending = "sending"  # an attempt is under way
+    sent = "sent"
+    failed = "failed"  # kept; retried by hand once the cause is fixed
+
+
+class DeliveryRead(BaseModel):
+    id: int
+    case_id: int
+    hospital_id: int
+    endpoint_id: int
+    endpoint_name: str
+    kind: str
+    report_version_id: int
+    version: int
+    report_status: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str
+    last_code: str
+    sent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

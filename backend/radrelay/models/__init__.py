@@ -4,6 +4,7 @@ from radrelay.models.archive import Instance, InstanceMetadata, Patient, Series,
 from radrelay.models.audit import AuditEvent
 from radrelay.models.base import Base
 from radrelay.models.case import Case, CaseAssignment, CaseEvent, RoutingDecision
+from radrelay.models.delivery import Delivery
 from radrelay.models.expert import (
     Expert,
     ExpertCredential,
@@ -28,6 +29,7 @@ __all__ = [
     "CaseAssignment",
     "CaseEvent",
     "CriticalFinding",
+    "Delivery",
     "DeliveryEndpoint",
     "Expert",
     "ExpertCredential",

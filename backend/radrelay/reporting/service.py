@@ -42,6 +42,7 @@ from radrelay.cases.repository import CaseRow
 from radrelay.cases.repository import repository as cases_repository
 from radrelay.cases.schemas import CaseStatus
 from radrelay.cases.service import cases
+from radrelay.delivery.service import deliveries as delivery_service
 from radrelay.dicomweb import pixels
 from radrelay.dicomweb.repository import repository as dicomweb_repository
 from radrelay.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -750,6 +751,12 @@ class ReportService:
                 )
             )
         await session.flush()
+        if released:
+            # Every version the hospital may see goes back to it: an amendment is delivered
+            # again, as a new version.
+            await delivery_service.schedule(
+                session, version.id, case.hospital_id, now=now, case_id=case.id
+            )
         return version
 
     def _announce(
