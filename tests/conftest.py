@@ -181,6 +181,9 @@ def server_env(data_dir: Path, database_url: str | None, **overrides: str) -> di
         RADRELAY_SLA_WATCH_SECONDS="1",
         # Tests change profiles and route at once; the roster cache is the benchmark's business.
         RADRELAY_ROSTER_CACHE_SECONDS="0",
+        # A peer that was down is tried again within seconds, not minutes.
+        RADRELAY_DELIVERY_BACKOFF_SECONDS="1",
+        RADRELAY_DELIVERY_RETRY_SECONDS="1",
     )
     if database_url:
         env["RADRELAY_DATABASE_URL"] = database_url
