@@ -9,7 +9,8 @@ hospital's outage held back do not all come back in the same second. With the de
 temporary failures it becomes ``failed`` with the last reason, stays visible to coordinators and
 technicians, and can be retried by hand (which starts the count again). A permanent failure
 stops at once: retrying the same thing would not help until someone changes it. The deliveries
-table that keeps these states comes with the wiring; ``decide`` is the rule it follows.
+table (``models.delivery``) keeps these states; ``decide`` is the rule ``delivery.service``
+follows.
 """
 
 from __future__ import annotations

@@ -250,6 +250,7 @@ class DeliveryService:
                 kind=endpoint.kind,
                 status=DeliveryStatus.pending.value,
                 attempts=0,
+                retried_at_attempt=0,
                 next_attempt_at=now,
                 last_error="",
                 last_code="",
@@ -361,7 +362,7 @@ class DeliveryService:
             return
         decision = decide(
             outcome,
-            attempt.attempts,
+            attempt.attempts - row.retried_at_attempt,
             now,
             base=timedelta(seconds=settings.delivery_backoff_seconds),
         )
@@ -408,8 +409,8 @@ class DeliveryService:
     async def retry(
         self, session: AsyncSession, principal: Principal, delivery_id: int, now: datetime
     ) -> DeliveryRead:
-        """A failed delivery back to pending, its next attempt now (attempts are kept: they
-        are its history)."""
+        """A failed delivery back to pending, its next attempt now. ``attempts`` is kept (its
+        history); the backoff counts again from here (``retried_at_attempt``)."""
         row = await repository.get(session, delivery_id)
         if row is None:
             raise NotFound(f"No delivery {delivery_id}.")
@@ -419,6 +420,7 @@ class DeliveryService:
                 "hand (a pending one is retried on its own)."
             )
         row.status = DeliveryStatus.pending.value
+        row.retried_at_attempt = row.attempts
         row.next_attempt_at = now
         row.updated_at = now
         await session.flush()

@@ -35,6 +35,10 @@ class Delivery(IdMixin, Base):
     # pending | sending | sent | failed (radrelay.delivery.schemas.DeliveryStatus)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # ``attempts`` when a coordinator last retried it by hand: the backoff counts from there,
+    # so a retried delivery gets its full run of attempts again while ``attempts`` keeps the
+    # history.
+    retried_at_attempt: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_code: Mapped[str] = mapped_column(String(64), default="")
