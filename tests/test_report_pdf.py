@@ -37,7 +37,7 @@ from pyhanko.sign.timestamps import DummyTimeStamper
 from radrelay.config import Settings
 from radrelay.reporting import signing
 from radrelay.reporting.document import Language, Party, Patient, ReportStatus, Section, Text
-from radrelay.reporting.pdf import EmbeddedFont, person_name, render
+from radrelay.reporting.pdf import COSIGN_STAMP_BOX, EmbeddedFont, person_name, render
 from radrelay.reporting.pki import (
     CA_BUNDLE,
     CA_CERT,
@@ -107,6 +107,36 @@ def signed(ca: CertificateAuthority, report: bytes) -> bytes:
         location="云影远程影像诊断中心",
         name="王建国 Wang Jianguo",
         field=signing.signature_field(1, "cosigner"),
+    )
+
+
+STAMP = (
+    "正式报告 FINAL REPORT\n审核医师 Co-signed by 王建国 Wang Jianguo, 主任医师 Chief radiologist, "
+    "2025-03-03 15:05 +08:00"
+)
+
+
+@pytest.fixture(scope="module")
+def stamped(ca: CertificateAuthority) -> bytes:
+    """A preliminary signed by its author, then co-signed with a visible stamp on page 1."""
+    preliminary = render(sample_document(status=ReportStatus.preliminary, cosigned=False))
+    once = signing.sign(
+        preliminary,
+        ca.signer(7, "李娜 Li Na", title="住院医师 Resident radiologist"),
+        reason="author",
+        location="云影远程影像诊断中心",
+        name="李娜 Li Na",
+        field=signing.signature_field(1, "author"),
+    )
+    return signing.sign(
+        once,
+        ca.signer(8, "王建国 Wang Jianguo", title="主任医师 Chief radiologist"),
+        reason="cosigner",
+        location="云影远程影像诊断中心",
+        name="王建国 Wang Jianguo",
+        field=signing.signature_field(2, "cosigner"),
+        stamp=STAMP,
+        box=COSIGN_STAMP_BOX,
     )
 
 
@@ -524,6 +554,49 @@ def tsa() -> Iterator[tuple[str, x509.Certificate]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class TestVisibleCosignature:
+    def test_both_signatures_stay_valid(self, ca: CertificateAuthority, stamped: bytes) -> None:
+        result = signing.verify(stamped, ca.trust_roots())
+        assert result.valid, result.problems
+        assert [s.field for s in result.signatures] == [
+            "RadRelay-v1-author",
+            "RadRelay-v2-cosigner",
+        ]
+        assert all(s.valid and s.intact and s.trusted for s in result.signatures)
+
+    def test_the_stamp_reads_final_on_page_one(self, stamped: bytes, tmp_path: Path) -> None:
+        first = flatten(pdftotext(stamped, tmp_path).split("\f")[0])
+        assert "FINAL REPORT" in first and "Wang Jianguo" in first
+        assert "初步报告 PRELIMINARY" in first  # what the author signed is unchanged
+        if signing.stamp_font_available():
+            assert "正式报告 FINAL REPORT" in first
+            assert "审核医师 Co-signed by 王建国 Wang Jianguo" in first
+
+    def test_the_stamp_is_in_the_band_kept_free(self, tmp_path: Path) -> None:
+        # Nothing of the preliminary's own text is drawn where the stamp goes.
+        preliminary = render(sample_document(status=ReportStatus.preliminary, cosigned=False))
+        path = tmp_path / "p.pdf"
+        path.write_bytes(preliminary)
+        _, y1, _, y2 = COSIGN_STAMP_BOX
+        height = 841.89  # A4; pdftotext -bbox counts y from the top
+        args = ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if "<word " not in line:
+                continue
+            top = float(line.split('yMin="')[1].split('"')[0])
+            bottom = float(line.split('yMax="')[1].split('"')[0])
+            assert bottom < height - y2 or top > height - y1, line
+
+    @pytest.mark.skipif(not shutil.which("certutil"), reason="libnss3-tools (make system-deps)")
+    def test_pdfsig_accepts_it(
+        self, ca: CertificateAuthority, stamped: bytes, tmp_path: Path
+    ) -> None:
+        out = pdfsig(stamped, nss_db(tmp_path, ca.certificate), tmp_path)
+        assert out.count("Signature Validation: Signature is Valid.") == 2, out
+        assert "Total document signed" in out
 
 
 # --- poppler's pdfsig and the CLI -----------------------------------------------------------

@@ -355,6 +355,12 @@ class TestCosign:
         # One file, two signatures: the author's still covers what they signed.
         v1_bytes, v2_bytes = pdf(senior.api, report["id"], 1), pdf(h.tech, report["id"], 2)
         assert v2_bytes.startswith(v1_bytes)
+        if shutil.which("pdftotext"):
+            # The co-signer's visible stamp says it is final on the page itself.
+            text = subprocess.run(
+                ["pdftotext", "-", "-"], input=v2_bytes, capture_output=True, check=True
+            ).stdout.decode()
+            assert "FINAL REPORT" in " ".join(text.split())
         check = verify(h.tech, report["id"])
         assert check["valid"] and check["version"] == 2
         assert [s["field"] for s in check["signatures"]] == [

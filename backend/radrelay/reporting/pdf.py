@@ -16,6 +16,11 @@ PDF/A, viewers without Chinese fonts), pass ``font=EmbeddedFont(path)`` with a T
 embeds the subset of glyphs used, with a ToUnicode map. CJK fonts carry no bold, so emphasis is
 made with size, rules and shading.
 
+A preliminary waits for a senior's co-signature: its page 1 starts with an empty band,
+``COSIGN_STAMP_BOX``, above the letterheads, where the co-signer's visible signature stamps
+"正式报告 FINAL REPORT" when the file is co-signed (``signing.sign(stamp=..., box=...)``); the
+band is at the same place whatever the letterheads hold.
+
 The renderer does no I/O beyond reading that font file once per process; signing is
 ``signing.sign`` on the bytes returned here.
 """
@@ -76,6 +81,17 @@ PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 16 * mm
 # The frame keeps platypus's 6 pt padding on each side; tables this wide align with the text.
 FRAME_WIDTH = PAGE_WIDTH - 2 * MARGIN - 12
+TOP_MARGIN = 14 * mm
+# The band a preliminary keeps free at the top of page 1 for the co-signature stamp: the
+# frame's first flowable, so x1, y1, x2, y2 (points, PDF coordinates) do not depend on content.
+COSIGN_STAMP_HEIGHT = 15 * mm
+_FRAME_TOP = PAGE_HEIGHT - TOP_MARGIN - 6
+COSIGN_STAMP_BOX: tuple[int, int, int, int] = (
+    round(MARGIN + 6),
+    round(_FRAME_TOP - COSIGN_STAMP_HEIGHT + 1),
+    round(MARGIN + 6 + FRAME_WIDTH),
+    round(_FRAME_TOP),
+)
 
 INK = colors.HexColor("#1a1a1a")
 MUTED = colors.HexColor("#5f6368")
@@ -334,7 +350,11 @@ class _Builder:
 
     def flowables(self) -> list[Flowable]:
         doc = self.doc
-        story: list[Flowable] = [*self.letterhead(), *self.title()]
+        story: list[Flowable] = []
+        if doc.status == ReportStatus.preliminary:
+            # Room for the co-signer's stamp (COSIGN_STAMP_BOX), and a little gap below it.
+            story.append(Spacer(FRAME_WIDTH, COSIGN_STAMP_HEIGHT + 2 * mm))
+        story += [*self.letterhead(), *self.title()]
         story += [self.patient(doc.patient), Spacer(1, 2 * mm), self.exam(doc.exam)]
         for section in doc.sections:
             story += self.section(section)
@@ -749,7 +769,7 @@ def render(
         pagesize=A4,
         leftMargin=MARGIN,
         rightMargin=MARGIN,
-        topMargin=14 * mm,
+        topMargin=TOP_MARGIN,
         bottomMargin=18 * mm,
         title=f"RadRelay report {doc.report_id} v{doc.version}",
         author=", ".join(s.name for s in doc.signatures),

@@ -29,9 +29,10 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -683,8 +684,10 @@ class ReportService:
         *,
         doc: ReportDocument | None = None,
         base: bytes | None = None,
+        stamp: str | None = None,
     ) -> bytes:
-        """``doc`` rendered and signed, or ``base`` (a signed PDF) signed once more."""
+        """``doc`` rendered and signed, or ``base`` (a signed PDF) signed once more; ``stamp``
+        makes the signature visible, in the band a preliminary keeps for it on page 1."""
         ca = await ctx.ca()
         settings = ctx.settings
         title = QUALIFICATION_LABELS[profile.qualification]
@@ -701,6 +704,9 @@ class ReportService:
                 location=settings.center_name,
                 name=profile.name,
                 field=signing.signature_field(version, meaning.value),
+                stamp=stamp,
+                box=pdf.COSIGN_STAMP_BOX if stamp is not None else None,
+                stamp_font=ctx.font.path if ctx.font else None,
             )
 
         return await asyncio.to_thread(work)
@@ -940,7 +946,18 @@ class ReportService:
             {"status": ReportState.final.value, "awaiting_cosign": False, "updated_at": now},
         ):
             raise Conflict("The report changed while you co-signed it: look again.")
-        data = await self._sign_pdf(ctx, profile, Meaning.cosigner, number, base=base)
+        data = await self._sign_pdf(
+            ctx,
+            profile,
+            Meaning.cosigner,
+            number,
+            base=base,
+            stamp=cosign_stamp(
+                signature,
+                ctx.settings.timezone,
+                chinese=signing.stamp_font_available(ctx.font.path if ctx.font else None),
+            ),
+        )
         version = await self._record_version(
             session,
             ctx,
@@ -1438,3 +1455,22 @@ def _field(version: int, sig: Signature) -> str:
 
 
 reports = ReportService()
+
+
+def cosign_stamp(signature: Signature, timezone: str, *, chinese: bool = True) -> str:
+    """The co-signer's visible stamp on page 1 of the final PDF: the preliminary's pages still
+    say 初步报告 PRELIMINARY, and this says that the report is now final and by whom. English
+    only when no CJK font file is available to draw it (see ``signing.stamp_font_available``)."""
+    moment = signature.signed_at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    when = moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %z")
+    when = f"{when[:-2]}:{when[-2:]}"  # +08:00, as the report's own times are shown
+    if chinese:
+        return (
+            f"正式报告 FINAL REPORT\n审核医师 Co-signed by {signature.name}, "
+            f"{signature.qualification}, {when}"
+        )
+    name = signature.name.encode("latin-1", "ignore").decode().strip() or "co-signer"
+    qualification = signature.qualification.encode("latin-1", "ignore").decode().strip()
+    return f"FINAL REPORT\nCo-signed by {name}, {qualification}, {when}"

@@ -15,6 +15,13 @@ answer a caller needs; ``problems`` says in words what is wrong.
 Both run pyHanko's own event loop: from async code call them in a worker thread
 (``asyncio.to_thread``), which their CPU cost calls for anyway. The reporting service keeps the
 signed bytes unchanged and their ``sha256`` beside them.
+
+A signature can also be visible: ``stamp`` text drawn in a ``box`` on page 1, as the appearance
+of the signature's own widget (the co-signer's "正式报告 FINAL REPORT" stamp). The appearance is
+part of the same incremental update, so earlier signatures stay valid. Chinese text needs an
+OpenType/TrueType font file (pyHanko cannot use reportlab's STSong-Light); ``stamp_font``, or
+Debian's fonts-wqy-microhei when installed (``STAMP_FONT``). ``stamp_font_available`` says
+whether one is, so that a caller without one can fall back to Latin-only text.
 """
 
 from __future__ import annotations
@@ -24,13 +31,21 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from fontTools import ttLib
+from pyhanko.pdf_utils.font.api import FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
+from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.validation import (
@@ -40,7 +55,13 @@ from pyhanko.sign.validation import (
 )
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
+
+# The TrueType CJK font the Makefile installs (fonts-wqy-microhei): the stamp's default font.
+STAMP_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+STAMP_FONT_SIZE = 10
+STAMP_COLOUR = (0.75, 0.1, 0.1)  # a red seal's colour
 
 
 def sha256_hex(data: bytes) -> str:
@@ -54,6 +75,61 @@ def signature_field(version: int, meaning: str) -> str:
     return f"RadRelay-v{version}-{meaning}"
 
 
+def stamp_font_available(font: Path | None = None) -> bool:
+    """Whether a visible stamp can carry Chinese text: ``font`` (or ``STAMP_FONT``) exists."""
+    return (font or STAMP_FONT).is_file()
+
+
+@cache
+def _font_bytes(path: Path) -> bytes:
+    """The font file as one TrueType/OpenType face: the first face of a collection (``.ttc``),
+    which pyHanko's ``GlyphAccumulator`` cannot open itself."""
+    data = path.read_bytes()
+    if data[:4] != b"ttcf":
+        return data
+    out = io.BytesIO()
+    ttLib.TTCollection(io.BytesIO(data)).fonts[0].save(out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class _FontFactory(FontEngineFactory):
+    """pyHanko's ``GlyphAccumulatorFactory``, from font bytes rather than a file name: the
+    glyphs used are embedded as a subset, with a ToUnicode map (the stamp reads back)."""
+
+    font: bytes
+    size: int = STAMP_FONT_SIZE
+
+    def create_font_engine(
+        self, writer: BasePdfFileWriter, obj_stream: Any = None
+    ) -> GlyphAccumulator:
+        if obj_stream is None and writer.stream_xrefs:
+            obj_stream = writer.prepare_object_stream()
+        return GlyphAccumulator(
+            writer=writer,
+            font_handle=io.BytesIO(self.font),
+            font_size=self.size,
+            obj_stream=obj_stream,
+        )
+
+
+def _stamp_style(text: str, font: Path | None) -> TextStampStyle:
+    path = font or STAMP_FONT
+    box_style = TextBoxStyle(
+        font=_FontFactory(_font_bytes(path)) if path.is_file() else TextBoxStyle().font,
+        font_size=STAMP_FONT_SIZE,
+        leading=STAMP_FONT_SIZE + 3,
+        text_color=STAMP_COLOUR,
+    )
+    return TextStampStyle(
+        # pyHanko interpolates %(ts)s and friends: a literal % must be doubled.
+        stamp_text=text.replace("%", "%%"),
+        text_box_style=box_style,
+        border_width=2,
+        background=None,
+    )
+
+
 def sign(
     pdf: bytes,
     signer: Signer,
@@ -65,6 +141,9 @@ def sign(
     timestamp_url: str | None = None,
     timestamper: TimeStamper | None = None,
     contact: str = "",
+    stamp: str | None = None,
+    box: tuple[int, int, int, int] | None = None,
+    stamp_font: Path | None = None,
 ) -> bytes:
     """``pdf`` with one more signature, appended as an incremental update.
 
@@ -74,7 +153,11 @@ def sign(
     PAdES B-B, or B-T with the RFC 3161 timestamp authority at ``timestamp_url`` (or any
     pyHanko ``timestamper``). Raises pyHanko's errors when the PDF cannot be signed (for
     instance when ``field`` is already signed) and ``TimestampRequestError`` when the TSA
-    does not answer: a report is then not signed rather than signed at a lower level."""
+    does not answer: a report is then not signed rather than signed at a lower level.
+
+    ``stamp`` makes the signature visible: the text (lines split at ``\\n``) drawn in ``box``
+    (x1, y1, x2, y2 in points, on page 1) with ``stamp_font`` (default ``STAMP_FONT``; without
+    a font file only Latin text can be drawn). Without ``stamp`` the signature is invisible."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     if field is None:
         existing = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
@@ -90,8 +173,21 @@ def sign(
         contact_info=contact or None,
         subfilter=SigSeedSubFilter.PADES,
     )
+    field_spec = None
+    style = None
+    if stamp is not None:
+        if box is None:
+            raise ValueError("a visible signature needs a box")
+        field_spec = SigFieldSpec(sig_field_name=field, on_page=0, box=box)
+        style = _stamp_style(stamp, stamp_font)
     out = io.BytesIO()
-    PdfSigner(metadata, signer=signer, timestamper=timestamper).sign_pdf(writer, output=out)
+    PdfSigner(
+        metadata,
+        signer=signer,
+        timestamper=timestamper,
+        stamp_style=style,
+        new_field_spec=field_spec,
+    ).sign_pdf(writer, output=out)
     return out.getvalue()
 
 
