@@ -227,6 +227,29 @@ class _Loaded:
         return self.row[0]
 
 
+async def _keep_draft(
+    session: AsyncSession,
+    report_id: int,
+    revision: int,
+    content: dict[str, Any],
+    key_images: Any,
+    template_id: str,
+    principal: Principal,
+    now: datetime,
+) -> None:
+    """Keep one autosaved revision of the draft, with who saved it and when."""
+    await repository.add(
+        session,
+        ReportDraft(
+            report_id=report_id,
+            revision=revision,
+            content={**content, "key_images": key_images, "template_id": template_id},
+            saved_by=principal.user_id,
+            saved_at=now,
+        ),
+    )
+
+
 class ReportService:
     # --- access -------------------------------------------------------------------------------
 
@@ -420,16 +443,7 @@ class ReportService:
             updated_at=now,
         )
         await repository.add(session, report)
-        await repository.add(
-            session,
-            ReportDraft(
-                report_id=report.id,
-                revision=0,
-                content={**content, "key_images": [], "template_id": template.id},
-                saved_by=principal.user_id,
-                saved_at=now,
-            ),
-        )
+        await _keep_draft(session, report.id, 0, content, [], template.id, principal, now)
         found = _Loaded(report, row, Access.reader)
         self._audit(session, principal, "report.create", found, template=template.id, why=reason)
         return await self._read(session, ctx, found, documents=False)
@@ -489,15 +503,8 @@ class ReportService:
             )
         # Every autosave is kept with who saved it and when: that table is the draft's audit
         # (one audit row per keystroke pause would bury the trail).
-        await repository.add(
-            session,
-            ReportDraft(
-                report_id=report.id,
-                revision=revision,
-                content={**content, "key_images": key_images, "template_id": template.id},
-                saved_by=principal.user_id,
-                saved_at=now,
-            ),
+        await _keep_draft(
+            session, report.id, revision, content, key_images, template.id, principal, now
         )
         return DraftRead(
             revision=revision,
@@ -545,15 +552,8 @@ class ReportService:
                 "The draft was saved elsewhere since: reload it before changing the template.",
                 detail={"revision": report.draft_revision},
             )
-        await repository.add(
-            session,
-            ReportDraft(
-                report_id=report.id,
-                revision=revision,
-                content={**content, "key_images": report.key_images, "template_id": template.id},
-                saved_by=principal.user_id,
-                saved_at=now,
-            ),
+        await _keep_draft(
+            session, report.id, revision, content, report.key_images, template.id, principal, now
         )
         self._audit(session, principal, "report.template", found, template=template.id)
         found.report = await repository.get(session, report.id)  # type: ignore[assignment]
