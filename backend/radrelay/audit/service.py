@@ -102,8 +102,14 @@ class AccessLog:
             self._task = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self.interval)
-        await self.flush()
+        # Reads recorded while a flush waits for the database find this task still running and
+        # start no other: loop until nothing is left, or they would sit in memory until the next
+        # read (and be lost if none came before the process is killed).
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+            if not self._pending:
+                return
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
