@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,14 +117,14 @@ class WorklistRepository:
             )
         )
 
-    async def sla_due(self, session: AsyncSession, now: datetime, limit: int) -> list[Case]:
+    async def sla_due(self, session: AsyncSession, now: datetime, limit: int) -> list[int]:
+        """Open, unpaused cases whose next SLA threshold has come."""
         return list(
             await session.scalars(
-                select(Case)
+                select(Case.id)
                 .where(Case.sla_next_at <= now, Case.status.in_(_OPEN), Case.status != "paused")
                 .order_by(Case.sla_next_at)
                 .limit(limit)
-                .execution_options(populate_existing=True)
             )
         )
 
@@ -160,10 +160,6 @@ class WorklistRepository:
         return await session.scalar(
             select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
         )
-
-
-def held_by_condition(reader_id: int) -> ColumnElement[bool]:
-    return and_(Case.reader_id == reader_id, Case.status.in_(_HELD))
 
 
 repository = WorklistRepository()

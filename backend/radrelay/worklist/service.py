@@ -534,8 +534,8 @@ class WorklistService:
             async with runtime.uow() as session:
                 if await self._expire_lease(session, ctx, case_id, now):
                     report.leases_expired += 1
-        async with runtime.uow() as session:
-            due = [c.id for c in await repository.sla_due(session, now, 500)]
+        async with runtime.db.reading() as session:
+            due = await repository.sla_due(session, now, 500)
         for case_id in due:
             try:
                 async with runtime.uow() as session:
