@@ -711,6 +711,34 @@ class ReportService:
 
         return await asyncio.to_thread(work)
 
+    async def _sign_and_record(
+        self,
+        session: AsyncSession,
+        ctx: ReportingContext,
+        principal: Principal,
+        found: _Loaded,
+        profile: SigningProfile,
+        signature: Signature,
+        doc: ReportDocument,
+        *,
+        released: bool,
+        now: datetime,
+    ) -> ReportVersion:
+        """Render ``doc``, sign it as ``signature`` says (its meaning names the PDF field) and
+        record it as the next version: a signing by one person, as sign, amend and addenda do."""
+        data = await self._sign_pdf(ctx, profile, signature.meaning, doc.version, doc=doc)
+        return await self._record_version(
+            session,
+            ctx,
+            principal,
+            found,
+            doc=doc,
+            data=data,
+            released=released,
+            signatures=[(principal.user_id, signature, _field(doc.version, signature))],
+            now=now,
+        )
+
     async def _record_version(
         self,
         session: AsyncSession,
@@ -848,17 +876,8 @@ class ReportService:
             },
         ):
             raise Conflict("The report changed while you signed it: look again.")
-        data = await self._sign_pdf(ctx, profile, Meaning.author, number, doc=doc)
-        version = await self._record_version(
-            session,
-            ctx,
-            principal,
-            found,
-            doc=doc,
-            data=data,
-            released=not awaiting,
-            signatures=[(principal.user_id, signature, _field(number, signature))],
-            now=now,
+        version = await self._sign_and_record(
+            session, ctx, principal, found, profile, signature, doc, released=not awaiting, now=now
         )
         await cases.mark_reported(
             session,
@@ -1036,17 +1055,8 @@ class ReportService:
             {"status": ReportState.amended.value, "updated_at": now},
         ):
             raise Conflict("The report changed while you amended it: look again.")
-        data = await self._sign_pdf(ctx, profile, Meaning.author, number, doc=doc)
-        version = await self._record_version(
-            session,
-            ctx,
-            principal,
-            found,
-            doc=doc,
-            data=data,
-            released=True,
-            signatures=[(principal.user_id, signature, _field(number, signature))],
-            now=now,
+        version = await self._sign_and_record(
+            session, ctx, principal, found, profile, signature, doc, released=True, now=now
         )
         await cases.mark_reported(
             session,
@@ -1116,17 +1126,8 @@ class ReportService:
             session, report.id, {"status": report.status}, {"updated_at": now}
         ):
             raise Conflict("The report changed meanwhile: look again.")
-        data = await self._sign_pdf(ctx, profile, Meaning.addendum, number, doc=doc)
-        version = await self._record_version(
-            session,
-            ctx,
-            principal,
-            found,
-            doc=doc,
-            data=data,
-            released=True,
-            signatures=[(principal.user_id, signature, _field(number, signature))],
-            now=now,
+        version = await self._sign_and_record(
+            session, ctx, principal, found, profile, signature, doc, released=True, now=now
         )
         self._announce(session, found, version, [principal.user_id])
         self._audit(
