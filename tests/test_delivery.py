@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, EnhancedSRStorage
 
 from conftest import Api, Hospital, World, wait_until
 from test_delivery_senders import PACS_AE, SECRET, Pacs, free_port, pacs, receiver
+from test_report_dicom import DSRDUMP, dcmtk
 from test_reports import complete, pdf, reading, sign, start, written
-from test_worklist import Reader, coordinator, reader
+from test_worklist import Reader, case, coordinator, reader
 
 
 def signed_for(world: World, h: Hospital) -> tuple[Hospital, Reader, int, dict[str, Any]]:
@@ -157,6 +163,75 @@ class TestDelivery:
             assert other.tech.get(f"/api/cases/{case_id}/deliveries").status_code == 404
             assert senior.api.get(f"/api/cases/{case_id}/deliveries").status_code == 403
 
+    def test_key_images_reach_the_sr_and_the_fhir_report(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        with pacs() as peer, receiver() as hook:
+            h = world.hospital()
+            add_endpoint(
+                world, h, "dicom", ae_title=PACS_AE, host="127.0.0.1", port=peer.port, send_sr=True
+            )
+            add_endpoint(world, h, "webhook", url=hook.url, secret=SECRET)
+            senior = reader(world, [h], {"chest": 3})
+            case_id = reading(world, h, senior, requested_subspecialty="chest")
+            study_uid = case(senior.api, case_id)["study_instance_uid"]
+            instances = senior.api.get(f"/dicomweb/studies/{study_uid}/instances").json()
+            marked = [
+                {
+                    "study_instance_uid": study_uid,
+                    "series_instance_uid": i["0020000E"]["Value"][0],
+                    "sop_instance_uid": i["00080018"]["Value"][0],
+                    "caption": caption,
+                }
+                for i, caption in zip(
+                    instances, ["右肺上叶结节 nodule", "对照层面 reference"], strict=True
+                )
+            ]
+            report = start(senior, case_id)
+            body = {**complete(report), "key_images": marked}
+            r = senior.api.put(f"/api/reports/{report['id']}/draft", json=body)
+            assert r.status_code == 200, r.text
+            sign(senior, report["id"])
+            settled(h.tech, case_id, 2)
+            wanted = [k["sop_instance_uid"] for k in marked]
+
+            [sr] = [ds for ds in peer.received if ds.SOPClassUID == EnhancedSRStorage]
+            images = [item for item in _content_items(sr) if item.ValueType == "IMAGE"]
+            assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in images] == wanted
+            assert {i.ReferencedSOPSequence[0].ReferencedSOPClassUID for i in images} == {
+                CTImageStorage
+            }
+            evidence = {
+                sop.ReferencedSOPInstanceUID
+                for study in sr.CurrentRequestedProcedureEvidenceSequence
+                for series in study.ReferencedSeriesSequence
+                for sop in series.ReferencedSOPSequence
+            }
+            assert set(wanted) <= evidence
+            path = tmp_path / "sr.dcm"
+            sr.save_as(path, enforce_file_format=True)
+            dump = dcmtk(DSRDUMP, path)  # exit 0, no error reported
+            assert dump.count("IMAGE:") == 2 and "右肺上叶结节 nodule" in dump
+
+            [(_, raw)] = hook.accepted
+            resource = json.loads(raw)
+            media = {m["id"]: m for m in resource["contained"] if m["resourceType"] == "Media"}
+            assert [m["comment"] for m in resource["media"]] == [k["caption"] for k in marked]
+            linked = [media[m["link"]["reference"][1:]] for m in resource["media"]]
+            assert [m["identifier"][0]["value"] for m in linked] == [
+                f"urn:oid:{uid}" for uid in wanted
+            ]
+            for m, k in zip(linked, marked, strict=True):
+                assert m["status"] == "completed" and m["content"]["contentType"] == "image/jpeg"
+                url = m["content"]["url"]
+                assert url.endswith(
+                    f"/dicomweb/studies/{study_uid}/series/{k['series_instance_uid']}"
+                    f"/instances/{k['sop_instance_uid']}/frames/1/rendered"
+                )
+                # The hospital opens the frame at that address with its own credentials.
+                got = h.tech.get(url[url.index("/dicomweb/") :], headers={"Accept": "image/jpeg"})
+                assert got.status_code == 200 and got.content[:2] == b"\xff\xd8"
+
     def test_pacs_down_then_back(self, world: World) -> None:
         h = world.hospital()
         port = free_port()
@@ -207,3 +282,9 @@ class TestDelivery:
             assert len(hook.accepted) == 1
             # Only a failed delivery is retried by hand.
             assert coord.post(f"/api/deliveries/{sent['id']}/retry").status_code == 409
+
+
+def _content_items(ds: Dataset) -> Iterator[Dataset]:
+    for item in getattr(ds, "ContentSequence", []):
+        yield item
+        yield from _content_items(item)

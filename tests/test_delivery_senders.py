@@ -548,6 +548,10 @@ def check_diagnostic_report(r: dict[str, Any]) -> None:
         assert DATE_TIME.match(attachment["creation"])
     for reference in r.get("performer", []) + r.get("resultsInterpreter", []):
         assert reference.get("reference") or reference.get("display")
+    for media in r.get("media", []):
+        linked = contained[media["link"]["reference"][1:]]  # dom-3 again
+        assert linked["resourceType"] == "Media" and linked["status"] == "completed"
+        assert linked["content"]["contentType"] and linked["content"]["url"]
 
 
 class TestDiagnosticReport:
@@ -609,6 +613,24 @@ class TestDiagnosticReport:
     def test_status(self, status: ReportStatus) -> None:
         r = self.resource(sample_document(key_images=0, status=status))
         assert r["status"] == status.value
+
+    def test_key_images_are_media_in_the_report(self) -> None:
+        doc = sample_document(key_images=2)
+        r = self.resource(doc)
+        check_diagnostic_report(r)
+        assert [m["comment"] for m in r["media"]] == [k.caption for k in doc.key_images]
+        [first, _] = [c for c in r["contained"] if c["resourceType"] == "Media"]
+        image = doc.key_images[0]
+        assert first["identifier"] == [
+            {"system": "urn:dicom:uid", "value": f"urn:oid:{image.sop_instance_uid}"}
+        ]
+        assert first["partOf"] == r["imagingStudy"]
+        assert first["content"]["url"] == (
+            f"https://radrelay.example.org/dicomweb/studies/{image.study_instance_uid}"
+            f"/series/{image.series_instance_uid}/instances/{image.sop_instance_uid}"
+            f"/frames/{image.frame}/rendered"
+        )
+        assert "media" not in self.resource(sample_document(key_images=0))
 
     def test_json_round_trip(self) -> None:
         r = self.resource()

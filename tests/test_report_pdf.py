@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from fontTools import ttLib
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -589,6 +590,33 @@ class TestVisibleCosignature:
             top = float(line.split('yMin="')[1].split('"')[0])
             bottom = float(line.split('yMax="')[1].split('"')[0])
             assert bottom < height - y2 or top > height - y1, line
+
+    @pytest.mark.skipif(not signing.stamp_font_available(), reason="fonts-wqy-microhei")
+    def test_the_stamp_is_spaced_as_its_font_says(self, stamped: bytes, tmp_path: Path) -> None:
+        # wqy-microhei has 2048 units per em; pyHanko wrote its widths as if 1000, which drew
+        # each letter about twice its width apart and ran the stamp out of its box.
+        path = tmp_path / "s.pdf"
+        path.write_bytes(stamped)
+        args = ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        words = {}
+        for line in out.splitlines():
+            if "<word " in line:
+                x = [float(line.split(f'{k}="')[1].split('"')[0]) for k in ("xMin", "xMax")]
+                words.setdefault(line.split(">")[1].split("<")[0], x)
+        face = ttLib.TTCollection(str(signing.STAMP_FONT)).fonts[0]
+        cmap, advances = face.getBestCmap(), face["hmtx"].metrics
+        x1, _, x2, _ = COSIGN_STAMP_BOX
+        scales = []
+        for text in STAMP.split("\n"):
+            # The stamp's lines carry their text as /ActualText: pdftotext gives a line a box.
+            x_min, x_max = words[text]
+            width = sum(advances[cmap[ord(c)]][0] for c in text) / face["head"].unitsPerEm
+            scales.append((x_max - x_min) / (width * signing.STAMP_FONT_SIZE))
+            assert x1 < x_min < x_max < x2, (text, x_min, x_max)
+        # pyHanko fits the stamp into the band, scaling it a little (both lines alike); the
+        # letters are as far apart as the font's advances say, not twice as far.
+        assert 0.75 < scales[0] < 1.02 and scales[1] == pytest.approx(scales[0], rel=0.02)
 
     @pytest.mark.skipif(not shutil.which("certutil"), reason="libnss3-tools (make system-deps)")
     def test_pdfsig_accepts_it(

@@ -374,6 +374,61 @@ class TestCosign:
         ] == [2]
         assert h.tech.get(f"/api/reports/{report['id']}/versions/1/pdf").status_code == 404
 
+    def test_seniors_who_may_cosign_open_the_study_while_it_waits(self, world: World) -> None:
+        h = world.hospital()
+        junior = reader(world, [h], {"chest": 2}, qualification="preliminary")
+        senior = reader(world, [h], {"chest": 3})
+        elsewhere = reader(world, [world.hospital()], {"chest": 3})
+        case_id = reading(world, h, junior, requested_subspecialty="chest")
+        study_uid = case(junior.api, case_id)["study_instance_uid"]
+        [first, *_] = junior.api.get(f"/dicomweb/studies/{study_uid}/instances").json()
+        instance = (
+            f"/dicomweb/studies/{study_uid}/series/{first['0020000E']['Value'][0]}"
+            f"/instances/{first['00080018']['Value'][0]}"
+        )
+        urls = [f"/dicomweb/studies/{study_uid}/series", f"{instance}/frames/1"]
+        # Before the preliminary waits, the senior has no business with the study.
+        assert senior.api.get(urls[0]).status_code == 404
+        report = start(junior, case_id)
+        image = {
+            "study_instance_uid": study_uid,
+            "series_instance_uid": first["0020000E"]["Value"][0],
+            "sop_instance_uid": first["00080018"]["Value"][0],
+            "caption": "nodule",
+        }
+        body = {**complete(report), "key_images": [image]}
+        assert junior.api.put(f"/api/reports/{report['id']}/draft", json=body).status_code == 200
+        sign(junior, report["id"])
+
+        for url in urls:
+            r = senior.api.get(url)
+            assert r.status_code == 200, (url, r.text)
+            assert r.content
+            # A senior credentialed elsewhere does not see it, nor does the list of studies.
+            assert elsewhere.api.get(url).status_code == 404
+        [series] = senior.api.get(urls[0]).json()
+        assert series["0020000E"]["Value"][0] == first["0020000E"]["Value"][0]
+        found = senior.api.get("/dicomweb/studies", params={"StudyInstanceUID": study_uid})
+        assert [s["0020000D"]["Value"][0] for s in found.json()] == [study_uid]
+        assert elsewhere.api.get(
+            "/dicomweb/studies", params={"StudyInstanceUID": study_uid}
+        ).json() in ([], None)
+        # Images only: the case itself stays out of the co-signer's case lists.
+        assert senior.api.get(f"/api/cases/{case_id}").status_code == 404
+
+        r = senior.api.post(
+            f"/api/reports/{report['id']}/cosign", json={"password": senior.password}
+        )
+        assert r.status_code == 200, r.text
+        # The final version's document keeps the key images (the SR and FHIR forms read them).
+        v2 = senior.api.get(f"/api/reports/{report['id']}/versions").json()[1]
+        assert [k["sop_instance_uid"] for k in v2["document"]["key_images"]] == [
+            image["sop_instance_uid"]
+        ]
+        # Co-signed: the grant ends with the wait (the instance cache holds it 5 s at most).
+        assert senior.api.get(urls[0]).status_code == 404
+        wait_until(lambda: senior.api.get(urls[1]).status_code == 404, what="frame access ended")
+
     def test_stat_case_released_early_then_signed_final(self, world: World) -> None:
         h = world.hospital()
         senior = reader(world, [h], {"chest": 3})
@@ -389,6 +444,92 @@ class TestCosign:
         assert final["status"] == "final" and len(final["versions"]) == 2
         c = case(h.tech, case_id)
         assert c["status"] == "final"
+
+
+def pdf_text(data: bytes) -> str:
+    out = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
+    return " ".join(out.stdout.decode().split())
+
+
+def preview(api: Api, report_id: int) -> bytes:
+    r = api.get(f"/api/reports/{report_id}/preview")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["cache-control"] == "no-store"
+    return r.content
+
+
+class TestPreview:
+    def test_the_reader_sees_the_draft_as_it_would_sign_it_unsigned(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        bystander = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, senior, requested_subspecialty="chest")
+        report = start(senior, case_id)
+        report_id = report["id"]
+
+        # Incomplete: the preview still renders, and says what signing would refuse.
+        body = complete(report)
+        body["texts"]["impression"] = ""
+        assert senior.api.put(f"/api/reports/{report_id}/draft", json=body).status_code == 200
+        text = pdf_text(preview(senior.api, report_id))
+        assert "右肺上叶见一实性小结节" in text
+        assert "草稿 DRAFT — not signed / 未签署" in text
+        assert "Not complete: impression" in text
+        assert "正式报告" in text  # what a final-qualified reader's signature would make
+
+        draft = senior.api.get(f"/api/reports/{report_id}").json()["draft"]
+        body = {**complete(report), "revision": draft["revision"]}
+        body["texts"]["findings"] = "左肺下叶见磨玻璃影 GGO 8 mm。"
+        assert senior.api.put(f"/api/reports/{report_id}/draft", json=body).status_code == 200
+        data = preview(senior.api, report_id)
+        text = pdf_text(data)
+        assert "左肺下叶见磨玻璃影 GGO 8 mm" in text and "Not complete" not in text
+        assert "Draft preview: not signed" in text
+        assert b"/ByteRange" not in data and b"/Sig" not in data
+        (tmp_path / "draft.pdf").write_bytes(data)
+        sig = subprocess.run(["pdfsig", str(tmp_path / "draft.pdf")], capture_output=True)
+        assert "does not contain any signatures" in (sig.stdout + sig.stderr).decode()
+
+        # Not for the hospital, nor for a radiologist not on the case; coordinators may.
+        assert h.tech.get(f"/api/reports/{report_id}/preview").status_code in (403, 404)
+        assert bystander.api.get(f"/api/reports/{report_id}/preview").status_code in (403, 404)
+        assert coordinator(world).get(f"/api/reports/{report_id}/preview").status_code == 200
+        assert senior.api.get("/api/reports/999999999/preview").status_code == 404
+
+        # Signed: nothing to preview until the draft is edited toward an amendment.
+        sign(senior, report_id)
+        assert senior.api.get(f"/api/reports/{report_id}/preview").status_code == 409
+        assert h.tech.get(f"/api/reports/{report_id}/preview").status_code in (403, 404)
+        body = complete(senior.api.get(f"/api/reports/{report_id}").json())
+        body["texts"]["impression"] = "左肺下叶磨玻璃结节，建议 3 个月后复查。"
+        assert senior.api.put(f"/api/reports/{report_id}/draft", json=body).status_code == 200
+        text = pdf_text(preview(senior.api, report_id))
+        assert "建议 3 个月后复查" in text and "修正报告" in text and "DRAFT" in text
+
+        r = world.admin.get(
+            "/api/audit",
+            params={"action": "report.preview", "hospital_id": h.id, "limit": 100},
+        )
+        assert r.status_code == 200, r.text
+        items = r.json() if isinstance(r.json(), list) else r.json()["items"]
+        previews = [e for e in items if e["object_id"] == str(report_id)]
+        assert {e["actor_id"] for e in previews} >= {senior.id} and len(previews) >= 4
+
+    def test_a_cosign_candidate_reads_the_preliminary_not_a_draft(self, world: World) -> None:
+        h = world.hospital()
+        junior = reader(world, [h], {"chest": 2}, qualification="preliminary")
+        senior = reader(world, [h], {"chest": 3})
+        case_id = reading(world, h, junior, requested_subspecialty="chest")
+        report = start(junior, case_id)
+        written(junior, report)
+        assert "初步报告" in pdf_text(preview(junior.api, report["id"]))
+        sign(junior, report["id"])
+        assert senior.api.get(f"/api/reports/{report['id']}").status_code == 200
+        assert senior.api.get(f"/api/reports/{report['id']}/preview").status_code == 403
+        assert junior.api.get(f"/api/reports/{report['id']}/preview").status_code == 409
 
 
 class TestCorrections:
@@ -433,6 +574,15 @@ class TestCorrections:
             addendum["text"].startswith("补充") and addendum["signature"]["meaning"] == "addendum"
         )
         assert verify(h.tech, report_id)["valid"]
+        # A later amendment keeps the addenda: a correction does not drop what was added.
+        r = senior.api.post(
+            f"/api/reports/{report_id}/amend",
+            json={"password": senior.password, "reason": "错别字 typo"},
+        )
+        assert r.status_code == 200, r.text
+        v4 = h.tech.get(f"/api/reports/{report_id}/versions").json()[-1]
+        assert (v4["version"], v4["document"]["supersedes_version"]) == (4, 3)
+        assert [a["text"] for a in v4["document"]["addenda"]] == [addendum["text"]]
         # Addenda need a final report and its signer.
         bystander = reader(world, [h], {"chest": 3})
         r = bystander.api.post(
@@ -544,3 +694,44 @@ class TestScope:
         # Before it is signed the hospital sees no report at all.
         start(reader2, case2)
         assert h2.tech.get(f"/api/cases/{case2}/report").status_code == 404
+
+
+def test_readers_get_the_templates_their_editor_builds_forms_from(world: World) -> None:
+    hospital = world.hospital()
+    dr = reader(world, [hospital], {"chest": 2})
+    r = dr.api.get("/api/templates", params={"modality": "CT"})
+    assert r.status_code == 200, r.text
+    offered = r.json()
+    ids = [t["id"] for t in offered]
+    assert "ct-chest" in ids
+    # The modality's own first, the generic fallback last; nothing for another modality.
+    assert all("CT" in t["modalities"] for t in offered[:-1])
+    assert offered[-1]["modalities"] == [] and offered[-1]["fallback"] is True
+    assert not any("MR" in t["modalities"] for t in offered)
+    everything = dr.api.get("/api/templates").json()
+    assert len(everything) > len(offered)
+
+    r = dr.api.get("/api/templates/ct-chest")
+    assert r.status_code == 200, r.text
+    template = r.json()
+    assert template["id"] == "ct-chest" and template["title"]["zh"]
+    keys = [s["key"] for s in template["sections"]]
+    assert "findings" in keys and "impression" in keys
+    assert any(f["type"] == "measurement" for s in template["sections"] for f in s["fields"])
+
+    r = dr.api.get("/api/templates/no-such")
+    assert r.status_code == 404 and "no-such" in r.json()["message"]
+    # A hospital's technician does not write reports.
+    assert hospital.tech.get("/api/templates").status_code == 403
+
+
+def test_the_case_names_its_report_once_started(world: World) -> None:
+    h = world.hospital()
+    senior = reader(world, [h], {"chest": 3})
+    case_id = reading(world, h, senior, requested_subspecialty="chest")
+    assert case(senior.api, case_id)["report_id"] is None
+    report = start(senior, case_id)
+    assert case(senior.api, case_id)["report_id"] == report["id"]
+    # The hospital learns the id too, but nothing behind it until a version is released.
+    assert case(h.tech, case_id)["report_id"] == report["id"]
+    assert h.tech.get(f"/api/reports/{report['id']}").status_code == 404

@@ -13,11 +13,17 @@ from radrelay.auth.schemas import Principal, Role
 class Scope:
     """``everything``: coordinators and admins. Otherwise the studies of ``hospital_ids`` (a
     technician's hospital), plus, for ``reader_id``, the studies of the cases assigned or
-    offered to that radiologist and those cases' priors (the same patient's earlier studies)."""
+    offered to that radiologist and those cases' priors (the same patient's earlier studies).
+
+    ``cosign_hospital_ids`` (with ``reader_id``): the hospitals where that radiologist may
+    co-sign (``reporting.auth.cosign_hospitals``). It adds the studies of those hospitals' cases
+    whose report waits for a co-signature by someone else, while it waits: images only
+    (``visible_studies``), not the case, which the co-signer reaches through its report."""
 
     everything: bool = False
     hospital_ids: tuple[int, ...] = ()
     reader_id: int | None = None
+    cosign_hospital_ids: tuple[int, ...] = ()
 
     def sees_event(self, event: dict[str, object]) -> bool:
         """Live events name their hospital, and the readers they concern in ``reader_ids``;
@@ -32,13 +38,15 @@ class Scope:
         )
 
 
-def scope_of(principal: Principal) -> Scope:
+def scope_of(principal: Principal, *, cosign_hospital_ids: tuple[int, ...] = ()) -> Scope:
+    """``cosign_hospital_ids``: for a radiologist, where they may co-sign, when the caller
+    reads images (``reporting.service.ReportService.image_scope`` looks it up)."""
     if principal.sees_all_hospitals:
         return Scope(everything=True)
     if principal.role == Role.tech and principal.hospital_id is not None:
         return Scope(hospital_ids=(principal.hospital_id,))
     if principal.role == Role.radiologist:
-        return Scope(reader_id=principal.user_id)
+        return Scope(reader_id=principal.user_id, cosign_hospital_ids=cosign_hospital_ids)
     return Scope()
 
 

@@ -12,7 +12,16 @@ from sqlalchemy.orm import aliased
 
 from radrelay.cases.auth import Scope
 from radrelay.kit.db import insert_ignoring_conflicts, utcnow
-from radrelay.models import Case, CaseAssignment, CaseEvent, Hospital, Patient, Study, User
+from radrelay.models import (
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    Hospital,
+    Patient,
+    Report,
+    Study,
+    User,
+)
 
 # The case, its study and patient, the hospital's code, and the name of the reader holding it.
 CaseRow = tuple[Case, Study, Patient, str, str | None]
@@ -72,6 +81,20 @@ def visible_studies(scope: Scope, study: Any = Study) -> ColumnElement[bool]:
             .join(current, current.id == case.study_pk)
             .where(live, or_(current.id == study.id, prior_of(study, current)))
             .exists()
+        )
+    if scope.reader_id is not None and scope.cosign_hospital_ids:
+        # Not correlated with the row: the few studies waiting for this senior, found once.
+        case, report = aliased(Case), aliased(Report)
+        conditions.append(
+            study.id.in_(
+                select(case.study_pk)
+                .join(report, report.case_id == case.id)
+                .where(
+                    report.awaiting_cosign.is_(True),
+                    report.author_id != scope.reader_id,
+                    case.hospital_id.in_(scope.cosign_hospital_ids),
+                )
+            )
         )
     return or_(*conditions) if conditions else false()
 
@@ -135,6 +158,12 @@ class CaseRepository:
             )
         ).all()
         return [tuple(r) for r in rows], int(total or 0)  # type: ignore[misc]
+
+    async def report_id(self, session: AsyncSession, case_id: int) -> int | None:
+        """The id of the case's report, if one was started (at most one: ``reports.case_id``
+        is unique)."""
+        found: int | None = await session.scalar(select(Report.id).where(Report.case_id == case_id))
+        return found
 
     async def events(
         self, session: AsyncSession, case_id: int
@@ -222,6 +251,22 @@ class CaseRepository:
     async def add_assignment(self, session: AsyncSession, values: dict[str, Any]) -> None:
         session.add(CaseAssignment(**values))
         await session.flush()
+
+    async def retry_waiting_now(self, session: AsyncSession, hospital_ids: Sequence[int]) -> None:
+        """The hospitals' cases nobody could take are routed again at the SLA watch's next
+        pass."""
+        if not hospital_ids:
+            return
+        await session.execute(
+            update(Case)
+            .where(
+                Case.status == "ready",
+                Case.route_retry_at.is_not(None),
+                Case.hospital_id.in_(hospital_ids),
+            )
+            .values(route_retry_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def stable_candidates(
         self, session: AsyncSession, cutoff: datetime, limit: int

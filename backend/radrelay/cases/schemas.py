@@ -143,6 +143,11 @@ class CaseEventRead(BaseModel):
 
 class CaseDetail(CaseRead):
     events: list[CaseEventRead]
+    report_id: int | None = Field(
+        default=None,
+        description="The case's report once a reader has started one (GET /api/reports/{id}); "
+        "the hospital sees only its released versions.",
+    )
 
 
 class CasePage(BaseModel):

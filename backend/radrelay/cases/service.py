@@ -365,7 +365,11 @@ class CaseService:
             )
             for e, name in await repository.events(session, case_id)
         ]
-        return CaseDetail(**to_read(row).model_dump(), events=timeline)
+        return CaseDetail(
+            **to_read(row).model_dump(),
+            events=timeline,
+            report_id=await repository.report_id(session, case_id),
+        )
 
     async def update_info(
         self, session: AsyncSession, principal: Principal, case_id: int, info: ClinicalInfo

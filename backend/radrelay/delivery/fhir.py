@@ -15,6 +15,13 @@ The mapping (FHIR R4 4.0.1, DiagnosticReport; the table is in docs/delivery.md):
   signers; ``resultsInterpreter``: the signers;
 - ``imagingStudy``: a logical reference by Study Instance UID (system ``urn:dicom:uid``, value
   ``urn:oid:<uid>``), as FHIR ImagingStudy.identifier carries it;
+- ``media``: per key image, ``comment`` its caption and ``link`` a contained Media resource
+  (``#key-image-<n>``): status completed, type image, ``partOf`` the ImagingStudy (logical, by
+  Study Instance UID), ``identifier`` the SOP Instance UID, ``subject`` the patient, and
+  ``content`` the JPEG of that frame from our WADO-RS rendered resource
+  (``<base>/dicomweb/studies/../series/../instances/../frames/<n>/rendered``), which the
+  hospital fetches with its own credentials; ``content.title`` the caption. Contained, since
+  the webhook posts one resource and these have no identity apart from the report;
 - ``conclusion``: the impression's text; ``conclusionCode``: its coded entries;
 - ``presentedForm``: the signed PDF; ``hash`` is the base64 SHA-1 of the bytes, as
   Attachment.hash defines it (integrity, not a signature: the PDF carries its PAdES signature).
@@ -30,6 +37,7 @@ from typing import Any
 from radrelay.reporting.dicom import CHINA_STANDARD_TIME
 from radrelay.reporting.document import (
     Code,
+    KeyImage,
     Language,
     Meaning,
     ReportDocument,
@@ -43,6 +51,7 @@ LOINC = "http://loinc.org"
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MEDIA_TYPE = "http://terminology.hl7.org/CodeSystem/media-type"
 EN_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
 DIAGNOSTIC_IMAGING_STUDY = "18748-4"
 
@@ -100,10 +109,18 @@ def diagnostic_report(
     issued = _instant(signers[-1].signed_at)
     language = "en" if doc.language is Language.en else "zh-CN"
 
+    study = {
+        "type": "ImagingStudy",
+        "identifier": {
+            "system": DICOM_UID_SYSTEM,
+            "value": f"urn:oid:{doc.exam.study_instance_uid}",
+        },
+    }
+    media = [_media(n, image, study, base_url) for n, image in enumerate(doc.key_images, 1)]
     resource: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "language": language,
-        "contained": [_patient(doc, hospital_identifier_system)],
+        "contained": [_patient(doc, hospital_identifier_system), *media],
         "identifier": [
             {"use": "official", "system": systems["report"], "value": str(doc.report_id)},
             {
@@ -136,15 +153,7 @@ def diagnostic_report(
             *(_practitioner(s) for s in signers),
         ],
         "resultsInterpreter": [_practitioner(s) for s in signers],
-        "imagingStudy": [
-            {
-                "type": "ImagingStudy",
-                "identifier": {
-                    "system": DICOM_UID_SYSTEM,
-                    "value": f"urn:oid:{doc.exam.study_instance_uid}",
-                },
-            }
-        ],
+        "imagingStudy": [study],
         "presentedForm": [
             {
                 "contentType": "application/pdf",
@@ -157,6 +166,14 @@ def diagnostic_report(
             }
         ],
     }
+    if media:
+        resource["media"] = [
+            {
+                **({"comment": image.caption.strip()} if image.caption.strip() else {}),
+                "link": {"reference": f"#{m['id']}", "type": "Media"},
+            }
+            for m, image in zip(media, doc.key_images, strict=True)
+        ]
     if doc.exam.accession_number:
         accession: dict[str, Any] = {
             "type": {"coding": [{"system": V2_0203, "code": "ACSN"}]},
@@ -234,6 +251,28 @@ def _names(pn: str) -> list[dict[str, Any]]:
 def _display_name(pn: str) -> str:
     names = _names(pn)
     return " / ".join(n["text"] for n in names) if names else pn
+
+
+def _media(n: int, image: KeyImage, study: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """A key image as a contained Media: the frame, rendered as JPEG by our WADO-RS."""
+    url = (
+        f"{base_url.rstrip('/')}/dicomweb/studies/{image.study_instance_uid}"
+        f"/series/{image.series_instance_uid}/instances/{image.sop_instance_uid}"
+        f"/frames/{image.frame}/rendered"
+    )
+    content: dict[str, Any] = {"contentType": "image/jpeg", "url": url}
+    if caption := image.caption.strip():
+        content["title"] = caption
+    return {
+        "resourceType": "Media",
+        "id": f"key-image-{n}",
+        "identifier": [{"system": DICOM_UID_SYSTEM, "value": f"urn:oid:{image.sop_instance_uid}"}],
+        "partOf": [study],
+        "status": "completed",
+        "type": {"coding": [{"system": MEDIA_TYPE, "code": "image", "display": "Image"}]},
+        "subject": {"reference": "#patient", "type": "Patient"},
+        "content": content,
+    }
 
 
 def _practitioner(signature: Signature) -> dict[str, Any]:

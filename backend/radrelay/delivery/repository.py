@@ -111,6 +111,22 @@ class DeliveryRepository:
             )
         )
 
+    async def keep_claim(
+        self, session: AsyncSession, delivery_id: int, attempts: int, now: datetime
+    ) -> bool:
+        """Renew one attempt's claim; False when the attempt is no longer the one sending."""
+        result = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == "sending",
+                Delivery.attempts == attempts,
+            )
+            .values(updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def release_stale(self, session: AsyncSession, before: datetime, now: datetime) -> int:
         result = await session.execute(
             update(Delivery)

@@ -9,7 +9,8 @@
   outcome as ``backoff.decide`` rules: ``sent``, ``pending`` with its next attempt, or
   ``failed`` with the reason. Nothing is dropped: ``failed`` rows stay until retried by hand.
 - ``retry_due`` (the periodic ``delivery_retry``) sends the attempts that are due, and gives
-  back rows a dead worker left ``sending``; resending is safe, the senders are idempotent.
+  back rows a dead worker left ``sending`` (its claim not renewed for
+  ``delivery_claim_seconds``); resending is safe, the senders are idempotent.
 """
 
 from __future__ import annotations
@@ -52,10 +53,6 @@ from radrelay.reporting import document as doc_model
 
 log = logging.getLogger(__name__)
 
-# A worker that has said nothing for this long after claiming an attempt is taken for dead: the
-# longest honest attempt is a DICOM endpoint's timeouts (connect, associate, one C-STORE each,
-# at most 600 s apiece), well under it.
-SENDING_STALE = timedelta(minutes=40)
 RETRY_BATCH = 200
 
 
@@ -333,7 +330,8 @@ class DeliveryService:
     def _payload(self, runtime: Runtime, attempt: Attempt) -> Payload:
         with runtime.storage.open(attempt.pdf_key) as f:
             pdf = f.read()
-        doc = doc_model.from_json(attempt.document)
+        # Key images by reference: the SR's IMAGE items and FHIR's Media point at the archive.
+        doc = doc_model.from_json(attempt.document, doc_model.key_image_refs(attempt.document))
         if attempt.source_key is None:
             raise LookupError("the case's study has no stored image to file the report with")
         with runtime.storage.open(attempt.source_key) as f:
@@ -380,11 +378,17 @@ class DeliveryService:
 
     # --- the retry loop ----------------------------------------------------------------------
 
-    async def retry_due(self, session: AsyncSession, now: datetime) -> int:
+    async def keep_claim(self, session: AsyncSession, attempt: Attempt, now: datetime) -> bool:
+        """The sending worker's sign of life (``tasks.deliver`` while it sends)."""
+        return await repository.keep_claim(session, attempt.delivery_id, attempt.attempts, now)
+
+    async def retry_due(self, session: AsyncSession, settings: Settings, now: datetime) -> int:
         """Enqueue the attempts that are due, after giving back the rows a dead worker left
-        ``sending``. Safe to run twice: a job id names its attempt, and a claim is one
-        conditional UPDATE."""
-        await repository.release_stale(session, now - SENDING_STALE, now)
+        ``sending``: a live one renews its claim every third of ``delivery_claim_seconds``, so
+        a claim older than that has nobody behind it. Safe to run twice: a job id names its
+        attempt, and a claim is one conditional UPDATE."""
+        stale = now - timedelta(seconds=settings.delivery_claim_seconds)
+        await repository.release_stale(session, stale, now)
         due = await repository.due(session, now, RETRY_BATCH)
         for row in due:
             jobs.enqueue(session, "deliver", job_id(row.id, row.attempts + 1), delivery_id=row.id)

@@ -216,6 +216,31 @@ def _signature(data: dict[str, Any]) -> Signature:
     return Signature(data["name"], data["qualification"], Meaning(data["meaning"]), signed_at)
 
 
+def key_image_refs(data: dict[str, Any]) -> tuple[KeyImage, ...]:
+    """The key images of a stored document as references only (no JPEG): where each frame is
+    and its SOP Class UID, as the archive index gave it at signing. What the DICOM SR and FHIR
+    forms need, and what a document carried forward (a co-signature) keeps."""
+    return tuple(
+        KeyImage(
+            jpeg=b"",
+            caption=k.get("caption", ""),
+            study_instance_uid=k["study_instance_uid"],
+            series_instance_uid=k["series_instance_uid"],
+            sop_instance_uid=k["sop_instance_uid"],
+            sop_class_uid=k["sop_class_uid"],
+            frame=int(k.get("frame") or 1),
+        )
+        for k in data.get("key_images") or ()
+    )
+
+
+def addenda_of(data: dict[str, Any]) -> tuple[Addendum, ...]:
+    """The addenda of a stored document, with their signatures."""
+    return tuple(
+        Addendum(a["text"], a["reason"], _signature(a["signature"])) for a in data["addenda"]
+    )
+
+
 def from_json(
     data: dict[str, Any],
     key_images: tuple[KeyImage, ...] = (),
@@ -260,9 +285,7 @@ def from_json(
         template_version=data["template_version"],
         signatures=tuple(_signature(s) for s in data["signatures"]),
         key_images=key_images,
-        addenda=tuple(
-            Addendum(a["text"], a["reason"], _signature(a["signature"])) for a in data["addenda"]
-        ),
+        addenda=addenda_of(data),
         critical=data.get("critical", False),
         supersedes_version=data.get("supersedes_version"),
         amendment_reason=data.get("amendment_reason", ""),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from radrelay.auth.dependencies import CurrentPrincipal, RuntimeDep, Session
-from radrelay.auth.schemas import Principal
+from radrelay.auth.dependencies import CurrentPrincipal, RuntimeDep, Session, require
+from radrelay.auth.schemas import Principal, Role
 from radrelay.auth.service import auth_service
+from radrelay.errors import NotFound
 from radrelay.kit.db import utcnow
 from radrelay.kit.runtime import Runtime
 from radrelay.reporting.schemas import (
@@ -26,12 +27,47 @@ from radrelay.reporting.schemas import (
     ReportRead,
     SignBody,
     TemplateChange,
+    TemplateSummary,
     VerifyRead,
     VersionRead,
 )
 from radrelay.reporting.service import ReportingContext, reports
 
 router = APIRouter(tags=["reports"])
+
+# Templates hold no patient data, but only the people who write or oversee reports need them.
+_TemplateReader = Annotated[
+    Principal, Depends(require(Role.radiologist, Role.coordinator, Role.admin))
+]
+
+
+@router.get("/api/templates", response_model=list[TemplateSummary])
+async def list_templates(
+    runtime: RuntimeDep,
+    _principal: _TemplateReader,
+    modality: Annotated[
+        str | None,
+        Query(max_length=16, description="Only those a report of this modality may use."),
+    ] = None,
+) -> list[TemplateSummary]:
+    """The active report templates, or those offered for a modality (its own, its fallback,
+    then the generic one), in that order."""
+    templates = ReportingContext.of(runtime).templates
+    chosen = templates.offered(modality) if modality else templates.active()
+    return [TemplateSummary.of(t) for t in chosen]
+
+
+@router.get("/api/templates/{template_id}")
+async def get_template(
+    runtime: RuntimeDep, _principal: _TemplateReader, template_id: str
+) -> dict[str, Any]:
+    """A template whole: sections, fields with their types, ranges, units, options, defaults
+    and normal texts, as the report editor builds its form from them."""
+    try:
+        template = ReportingContext.of(runtime).templates.get(template_id)
+    except KeyError:
+        raise NotFound(f"There is no report template {template_id!r}.") from None
+    return template.model_dump(mode="json", exclude_none=True)
 
 
 async def _password(runtime: Runtime, principal: Principal, body: Password, purpose: str) -> None:
@@ -200,6 +236,26 @@ async def version_pdf(
         "ETag": f'"{digest}"',
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "private, no-cache",
+    }
+    return Response(data, media_type="application/pdf", headers=headers)
+
+
+@router.get(
+    "/api/reports/{report_id}/preview",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def preview_report(
+    session: Session, runtime: RuntimeDep, principal: CurrentPrincipal, report_id: int
+) -> Response:
+    """The saved draft as the PDF signing it would make, marked DRAFT on every page and not
+    signed: for the draft's readers, never the hospital. 409 when no draft is being written."""
+    data, filename = await reports.preview(
+        session, ReportingContext.of(runtime), principal, report_id, utcnow()
+    )
+    headers = {
+        "Content-Disposition": f'inline; filename="{filename}"',
+        "Cache-Control": "no-store",
     }
     return Response(data, media_type="application/pdf", headers=headers)
 

@@ -21,6 +21,10 @@ A preliminary waits for a senior's co-signature: its page 1 starts with an empty
 "正式报告 FINAL REPORT" when the file is co-signed (``signing.sign(stamp=..., box=...)``); the
 band is at the same place whatever the letterheads hold.
 
+A draft's preview (``render(doc, draft=True)``) is the same layout, never signed: every page
+carries a red band at its top edge and a faint diagonal watermark saying ``DRAFT_MARK``, and the
+signature block says that nothing is signed.
+
 The renderer does no I/O beyond reading that font file once per process; signing is
 ``signing.sign`` on the bytes returned here.
 """
@@ -93,6 +97,10 @@ COSIGN_STAMP_BOX: tuple[int, int, int, int] = (
     round(_FRAME_TOP),
 )
 
+# What marks every page of an unsigned preview: in both languages whatever the report's, since
+# a printed draft must not pass for a report in any reader's eyes.
+DRAFT_MARK = "草稿 DRAFT — not signed / 未签署"
+
 INK = colors.HexColor("#1a1a1a")
 MUTED = colors.HexColor("#5f6368")
 RULE = colors.HexColor("#9aa0a6")
@@ -160,6 +168,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "本报告已电子签名，签名嵌入本 PDF 文件（PAdES），任何改动均可被检出。",
         "Electronically signed: the signatures are embedded in this PDF (PAdES); any change "
         "to it can be detected.",
+    ),
+    "draft_note": (
+        "草稿预览：未签名，不是可据以诊疗的报告。",
+        "Draft preview: not signed, not a report to act on.",
     ),
     "years": ("{n}岁", "{n} y"),
     "months": ("{n}个月", "{n} mo"),
@@ -336,8 +348,9 @@ def _styles(font: str) -> _Styles:
 
 
 class _Builder:
-    def __init__(self, doc: ReportDocument, tz: ZoneInfo, font: str) -> None:
+    def __init__(self, doc: ReportDocument, tz: ZoneInfo, font: str, draft: bool) -> None:
         self.doc = doc
+        self.draft = draft
         self.tz = tz
         self.w = _Words(doc.language)
         self.s = _styles(font)
@@ -665,7 +678,8 @@ class _Builder:
         block: list[Flowable] = [self.p(escape(self.w("signatures")), self.s.heading)]
         if self.doc.signatures:
             block.append(self._signature_rows(self.doc.signatures))
-        block += [Spacer(1, 1.5 * mm), self.p(escape(self.w("esign_note")), self.s.muted)]
+        note = self.w("draft_note" if self.draft else "esign_note")
+        block += [Spacer(1, 1.5 * mm), self.p(escape(note), self.s.muted)]
         return [KeepTogether(block)]
 
     def addenda(self) -> list[Flowable]:
@@ -718,15 +732,17 @@ def render(
     *,
     timezone: str = CENTER_TIMEZONE,
     font: EmbeddedFont | None = None,
+    draft: bool = False,
 ) -> bytes:
     """The report as PDF bytes, ready for ``signing.sign``.
 
     Times (signatures, received, reported) are shown in ``timezone``, the center's zone; naive
     datetimes are taken as UTC. ``font`` embeds a TrueType CJK font instead of the built-in,
-    non-embedded STSong-Light (see the module docstring)."""
+    non-embedded STSong-Light (see the module docstring). ``draft``: an unsigned preview, each
+    page marked ``DRAFT_MARK``; not for signing."""
     font_name = _register(font)
     tz = ZoneInfo(timezone)
-    builder = _Builder(doc, tz, font_name)
+    builder = _Builder(doc, tz, font_name, draft)
     w = builder.w
     ideographic, alphabetic = person_name(doc.patient.name)
     who = " ".join(n for n in (ideographic, alphabetic) if n)
@@ -762,6 +778,8 @@ def render(
         canvas.setFont("Helvetica", 8)
         canvas.drawRightString(PAGE_WIDTH - MARGIN, 8.5 * mm, f"{number}  /  {total}")
         canvas.restoreState()
+        if draft:
+            _draft_mark(canvas, font_name)
 
     out = io.BytesIO()
     template = SimpleDocTemplate(
@@ -771,7 +789,8 @@ def render(
         rightMargin=MARGIN,
         topMargin=TOP_MARGIN,
         bottomMargin=18 * mm,
-        title=f"RadRelay report {doc.report_id} v{doc.version}",
+        title=f"RadRelay report {doc.report_id} v{doc.version}"
+        + (" (draft, not signed)" if draft else ""),
         author=", ".join(s.name for s in doc.signatures),
         subject=f"{doc.exam.modality} {doc.exam.description}".strip(),
         creator="RadRelay",
@@ -784,3 +803,21 @@ def render(
         canvasmaker=functools.partial(_NumberedCanvas, footer=footer),
     )
     return out.getvalue()
+
+
+def _draft_mark(canvas: Canvas, font_name: str) -> None:
+    """A red band along the top edge, above anything the layout draws there (the letterheads,
+    the co-sign band, later pages' running header), and a faint watermark across the page."""
+    canvas.saveState()
+    canvas.setFillColor(CRITICAL)
+    canvas.rect(0, PAGE_HEIGHT - 7 * mm, PAGE_WIDTH, 7 * mm, stroke=0, fill=1)
+    canvas.setFillColor(colors.white)
+    canvas.setFont(font_name, 10)
+    canvas.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT - 5 * mm, DRAFT_MARK)
+    canvas.setFillColor(CRITICAL)
+    canvas.setFillAlpha(0.12)
+    canvas.translate(PAGE_WIDTH / 2, PAGE_HEIGHT / 2)
+    canvas.rotate(45)
+    canvas.setFont(font_name, 96)
+    canvas.drawCentredString(0, -32, "草稿 DRAFT")
+    canvas.restoreState()

@@ -14,6 +14,7 @@ from radrelay.models import (
     Case,
     CriticalFinding,
     Report,
+    ReportDraft,
     ReportSignature,
     ReportVersion,
     Study,
@@ -104,6 +105,18 @@ class ReportRepository:
             select(ReportSignature.id)
             .join(ReportVersion, ReportVersion.id == ReportSignature.version_id)
             .where(ReportVersion.report_id == report_id, ReportSignature.user_id == user_id)
+            .limit(1)
+        )
+        return found is not None
+
+    async def draft_saved_since(
+        self, session: AsyncSession, report_id: int, since: datetime
+    ) -> bool:
+        """Whether an autosave came after ``since`` (the last signed version): a correction
+        is being written."""
+        found = await session.scalar(
+            select(ReportDraft.id)
+            .where(ReportDraft.report_id == report_id, ReportDraft.saved_at > since)
             .limit(1)
         )
         return found is not None

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 
 from radrelay.reporting.document import Language, Meaning, ReportStatus
+from radrelay.reporting.templates import Template
 
 UID = Field(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)
 
@@ -54,6 +55,24 @@ class DraftUpdate(BaseModel):
 class TemplateChange(BaseModel):
     revision: int = Field(ge=0)
     template_id: str
+
+
+class TemplateSummary(BaseModel):
+    id: str
+    version: int
+    title: dict[str, str] = Field(description="The title in each language: zh, en.")
+    modalities: list[str]
+    fallback: bool
+
+    @classmethod
+    def of(cls, template: Template) -> TemplateSummary:
+        return cls(
+            id=template.id,
+            version=template.version,
+            title={"zh": template.title.zh, "en": template.title.en},
+            modalities=list(template.applies_to.modalities),
+            fallback=template.applies_to.fallback,
+        )
 
 
 class Password(BaseModel):

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.archive.offload import offload_soon
 from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal, Role
 from radrelay.cases.auth import Scope, scope_of
@@ -55,7 +56,7 @@ from radrelay.kit.runtime import Runtime
 from radrelay.models import CriticalFinding, Report, ReportDraft, ReportSignature, ReportVersion
 from radrelay.reporting import document as doc_model
 from radrelay.reporting import pdf, signing
-from radrelay.reporting.auth import Access, report_access
+from radrelay.reporting.auth import Access, cosign_hospitals, may_cosign, report_access
 from radrelay.reporting.document import (
     Addendum,
     Exam,
@@ -264,11 +265,11 @@ class ReportService:
         signed = principal.role == Role.radiologist and await repository.signed_by(
             session, report.id, principal.user_id
         )
-        senior: tuple[int, ...] | None = None
+        senior: tuple[int, ...] = ()
         if principal.role == Role.radiologist and report.awaiting_cosign and not scoped:
-            profile = await experts.signing_profile(session, principal.user_id, now)
-            if profile is not None and profile.qualification == Qualification.final:
-                senior = profile.hospital_ids
+            senior = cosign_hospitals(
+                await experts.signing_profile(session, principal.user_id, now)
+            )
         access = report_access(
             principal,
             case_visible=scoped is not None,
@@ -579,9 +580,10 @@ class ReportService:
                 ref.series_instance_uid,
                 ref.sop_instance_uid,
             )
-            path = ctx.runtime.storage.local_path(found[0].storage_key) if found else None
-            if path is None:
+            if not found:
                 raise BadRequest(f"Key image {ref.sop_instance_uid} is not in the case's images.")
+            # A local copy, downloaded first when only object storage has it.
+            path = await asyncio.to_thread(ctx.runtime.storage.fetch, found[0].storage_key)
             wanted.append((ref, path, found[0].sop_class_uid))
         params = pixels.RenderParams(quality=88, viewport=KEY_IMAGE_VIEWPORT)
 
@@ -619,15 +621,23 @@ class ReportService:
         now: datetime,
         supersedes: int | None = None,
         amendment_reason: str = "",
+        draft: bool = False,
     ) -> ReportDocument:
-        """The document of a version signed from the current draft."""
+        """The document of a version signed from the current draft. ``draft``: for its preview,
+        where the draft may be incomplete: values signing would refuse are left out and each
+        problem is listed in the document's notes."""
         report = found.report
         case, study, patient = found.row[0], found.row[1], found.row[2]
         template = ctx.template(report.template_id)
         language = Language(report.language)
         entries, texts = _content(report)
         problems = validate_entries(template, entries, texts)
-        if problems:
+        notes: tuple[str, ...] = ()
+        if problems and draft:
+            wrong = {p.field for p in problems if p.message != "required"}
+            entries = {k: v for k, v in entries.items() if k not in wrong}
+            notes = tuple(f"未完成 Not complete: {p}" for p in problems)
+        elif problems:
             raise BadRequest(
                 "The report is not complete: "
                 + "; ".join(str(p) for p in problems[:10])
@@ -662,7 +672,7 @@ class ReportService:
                 priority=case.priority,
                 received_at=case.received_at,
             ),
-            sections=to_sections(template, entries, texts, language),
+            sections=to_sections(template, entries, texts, language, partial=draft),
             template_id=template.id,
             template_version=template.version,
             signatures=signatures,
@@ -673,6 +683,7 @@ class ReportService:
             supersedes_version=supersedes,
             amendment_reason=amendment_reason,
             created_at=now,
+            notes=notes,
         )
 
     async def _sign_pdf(
@@ -758,6 +769,7 @@ class ReportService:
         digest = signing.sha256_hex(data)
         key = f"h{case.hospital_id}/reports/{report.id}/v{doc.version}-{digest[:16]}.pdf"
         await asyncio.to_thread(_store, ctx.runtime, key, data)
+        offload_soon(ctx.runtime, session, case.hospital_id, digest)
         await repository.supersede(session, report.id, doc.version, now)
         version = ReportVersion(
             report_id=report.id,
@@ -935,12 +947,12 @@ class ReportService:
         report, case = found.report, found.case
         if not report.awaiting_cosign:
             raise Conflict("The report is not waiting for a co-signature.")
-        if profile.qualification != Qualification.final:
-            raise Forbidden("A co-signature needs a reader qualified for final reports.")
-        if case.hospital_id not in profile.hospital_ids:
+        if not may_cosign(profile, case.hospital_id, report.author_id):
+            if profile.qualification != Qualification.final:
+                raise Forbidden("A co-signature needs a reader qualified for final reports.")
+            if report.author_id == principal.user_id:
+                raise Forbidden("The author cannot co-sign their own report.")
             raise Forbidden("You are not credentialed for this hospital.")
-        if report.author_id == principal.user_id:
-            raise Forbidden("The author cannot co-sign their own report.")
         number, previous = await self._next_version(session, report.id)
         assert previous is not None
         base = await asyncio.to_thread(_read, ctx.runtime, previous.storage_key)
@@ -950,7 +962,8 @@ class ReportService:
         signature = Signature(
             profile.name, QUALIFICATION_LABELS[profile.qualification], Meaning.cosigner, now
         )
-        prior = doc_model.from_json(previous.document)
+        # The co-signed file is the preliminary's; its document keeps the key images' references.
+        prior = doc_model.from_json(previous.document, doc_model.key_image_refs(previous.document))
         doc = dataclasses.replace(
             prior,
             version=number,
@@ -1048,6 +1061,9 @@ class ReportService:
             supersedes=previous.version if previous else None,
             amendment_reason=body.reason,
         )
+        if previous is not None:
+            # The draft holds the findings, not the addenda signed since: they carry over.
+            doc = dataclasses.replace(doc, addenda=doc_model.addenda_of(previous.document))
         if not await repository.claim_status(
             session,
             report.id,
@@ -1141,7 +1157,82 @@ class ReportService:
         )
         return await self._reload(session, ctx, principal, report.id, now)
 
+    async def image_scope(
+        self, session: AsyncSession, principal: Principal, now: datetime
+    ) -> Scope:
+        """The caller's scope for reading images: the case scope (``scope_of``) and, for a
+        radiologist who may co-sign, the studies whose preliminary waits for them while it
+        waits (``Scope.cosign_hospital_ids``). No query for anyone but radiologists."""
+        if principal.role != Role.radiologist:
+            return scope_of(principal)
+        profile = await experts.signing_profile(session, principal.user_id, now)
+        return scope_of(principal, cosign_hospital_ids=cosign_hospitals(profile))
+
     # --- versions, PDFs, verification ---------------------------------------------------------
+
+    async def preview(
+        self,
+        session: AsyncSession,
+        ctx: ReportingContext,
+        principal: Principal,
+        report_id: int,
+        now: datetime,
+    ) -> tuple[bytes, str]:
+        """The saved draft rendered as the PDF its signing would make (``_document``, the same
+        layout and font), marked as a draft on every page and not signed; and a file name.
+
+        Who may read the draft may preview it: its readers and coordinators; a senior who may
+        only co-sign, and the hospital, never see a draft. What signing would make: the next
+        version, with the status signing would give it (a junior's preliminary, final, or an
+        amendment superseding the current version) and no signature yet. 409 when nothing
+        is being written: a preliminary waiting for its co-signature, or a signed report whose
+        draft has not been edited since its last version."""
+        found = await self._by_id(session, principal, report_id, now)
+        if found.access == Access.hospital:
+            raise NotFound(f"No report {report_id}.")
+        if found.access == Access.cosigner:
+            raise Forbidden("A co-signer reads the signed preliminary, not a draft.")
+        report = found.report
+        number, previous = await self._next_version(session, report_id)
+        supersedes = None
+        if report.awaiting_cosign:
+            raise Conflict("The preliminary report waits for its co-signature: there is no draft.")
+        if report.status == ReportState.draft.value:
+            senior = await self._final_qualified(session, report.author_id, now)
+            status = ReportStatus.final if senior else ReportStatus.preliminary
+        elif report.status == ReportState.preliminary.value:
+            status = ReportStatus.final  # the final that follows an early STAT release
+        else:
+            assert previous is not None
+            edited = await repository.draft_saved_since(session, report.id, previous.created_at)
+            if not edited:
+                raise Conflict(
+                    f"Report {report_id} is signed and its draft is unchanged since: "
+                    "edit it toward an amendment, or download the signed version."
+                )
+            status, supersedes = ReportStatus.amended, previous.version
+        doc = await self._document(
+            session,
+            ctx,
+            found,
+            version=number,
+            status=status,
+            signatures=(),
+            now=now,
+            supersedes=supersedes,
+            amendment_reason="",
+            draft=True,
+        )
+        self._audit(session, principal, "report.preview", found, revision=report.draft_revision)
+        data = await asyncio.to_thread(
+            pdf.render, doc, timezone=ctx.settings.timezone, font=ctx.font, draft=True
+        )
+        accession = found.row[1].accession_number or f"case{found.case.id}"
+        return data, f"report-{accession}-draft-r{report.draft_revision}.pdf"
+
+    async def _final_qualified(self, session: AsyncSession, user_id: int, now: datetime) -> bool:
+        profile = await experts.signing_profile(session, user_id, now)
+        return profile is not None and profile.qualification == Qualification.final
 
     async def _visible_version(
         self,
@@ -1253,7 +1344,7 @@ class ReportService:
             profile = await self._signer(session, principal, now)
             if profile.qualification != Qualification.final:
                 raise Forbidden("The co-sign queue is for readers qualified for final reports.")
-            hospital_ids = profile.hospital_ids
+            hospital_ids = cosign_hospitals(profile)
         rows = await repository.cosign_queue(session, hospital_ids, limit)
         if principal.role == Role.radiologist:
             rows = [r for r in rows if r[0].author_id != principal.user_id]

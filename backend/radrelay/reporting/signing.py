@@ -92,6 +92,30 @@ def _font_bytes(path: Path) -> bytes:
     return out.getvalue()
 
 
+class _EmGlyphAccumulator(GlyphAccumulator):
+    """pyHanko's ``GlyphAccumulator`` writes the glyph widths (``/W``) and the ``TJ``
+    adjustments in the font's own units, which a PDF reader takes as thousandths of an em
+    (ISO 32000-1 9.2.4, 9.7.4.3). That is right for fonts of 1000 units per em (most CFF
+    fonts) and wrong for TrueType fonts of 2048 (wqy-microhei): each glyph then advanced about
+    twice its width and the stamp's letters stood far apart, overflowing its box. Here shaping,
+    widths and adjustments are all in thousandths of an em, whatever the font's units."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._to_thousandths = 1000 / self.units_per_em
+        self.units_per_em = 1000
+        self.hb_font.scale = (1000, 1000)  # HarfBuzz advances in thousandths of an em too
+
+    def _get_cid_and_width(self, glyph_id: int) -> tuple[int, int]:
+        cached = self._glyphs.get(glyph_id)
+        if cached is not None:
+            return cached
+        cid, width = super()._get_cid_and_width(glyph_id)
+        # Kept for /W (written from this cache) in the same units as the advances.
+        self._glyphs[glyph_id] = scaled = (cid, round(width * self._to_thousandths))
+        return scaled
+
+
 @dataclass(frozen=True)
 class _FontFactory(FontEngineFactory):
     """pyHanko's ``GlyphAccumulatorFactory``, from font bytes rather than a file name: the
@@ -105,7 +129,7 @@ class _FontFactory(FontEngineFactory):
     ) -> GlyphAccumulator:
         if obj_stream is None and writer.stream_xrefs:
             obj_stream = writer.prepare_object_stream()
-        return GlyphAccumulator(
+        return _EmGlyphAccumulator(
             writer=writer,
             font_handle=io.BytesIO(self.font),
             font_size=self.size,

@@ -1086,12 +1086,17 @@ def to_sections(
     entries: Mapping[str, Any],
     texts: Mapping[str, str] | None = None,
     language: document.Language = document.Language.bilingual,
+    *,
+    partial: bool = False,
 ) -> tuple[document.Section, ...]:
     """The report's sections for the renderers, from valid entries (``validate_entries``
     first) and each section's narrative (``texts``; a section not given keeps the template's
     starting text). Empty fields and sections with neither entries nor text are left out;
-    a multiple choice gives one entry per chosen option."""
+    a multiple choice gives one entry per chosen option. ``partial`` (a draft's preview):
+    required fields may be empty; the values given must still be valid."""
     problems = validate_entries(template, entries)
+    if partial:
+        problems = [p for p in problems if p.message != "required"]
     if problems:
         raise ValueError("; ".join(map(str, problems)))
     texts = texts or {}
