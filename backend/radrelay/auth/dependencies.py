@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.auth.schemas import Principal, Role
+from radrelay.auth.service import account_check
 from radrelay.auth.tokens import read_access_token
 from radrelay.errors import Forbidden, Unauthenticated
 from radrelay.kit.runtime import Runtime
@@ -40,13 +41,20 @@ def client_ip(request: Request) -> str:
 async def current_principal(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> Principal:
-    return _principal(request, token)
+    """The caller of a valid access token whose account is still active and unchanged (read
+    again at most every ``ACCOUNT_RECHECK_SECONDS``, ``auth.service.AccountCheck``)."""
+    principal = _principal(request, token)
+    await account_check(request.app.state.runtime).verify(principal)
+    return principal
 
 
 def principal_of(request: Request) -> Principal:
-    """``current_principal`` without FastAPI's dependency machinery, for the hottest routes."""
+    """``current_principal`` without FastAPI's dependency machinery, for the hottest routes;
+    the account is checked against what this process read of it already, without a query."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return _principal(request, token if scheme.lower() == "bearer" else None)
+    principal = _principal(request, token if scheme.lower() == "bearer" else None)
+    account_check(request.app.state.runtime).verify_known(principal)
+    return principal
 
 
 def _principal(request: Request, token: str | None) -> Principal:

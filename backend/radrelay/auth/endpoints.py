@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.audit.service import audit
 from radrelay.auth.dependencies import (
@@ -19,14 +22,23 @@ from radrelay.auth.repository import users
 from radrelay.auth.schemas import (
     Limits,
     MeRead,
+    Principal,
     RefreshRequest,
+    Role,
     TokenResponse,
     UserCreate,
     UserRead,
+    UserUpdate,
 )
-from radrelay.auth.service import auth_service
-from radrelay.errors import Unauthenticated
+from radrelay.auth.service import account_check, auth_service
+from radrelay.errors import NotFound, Unauthenticated
+from radrelay.experts.schemas import ExpertState
+from radrelay.experts.service import experts
 from radrelay.hospitals.service import hospitals
+from radrelay.kit.db import on_commit, utcnow
+from radrelay.kit.runtime import Runtime
+from radrelay.routing.service import RoutingContext
+from radrelay.worklist.service import worklist
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -88,9 +100,13 @@ async def list_users(session: Session, principal: AdminPrincipal) -> list[UserRe
 
 
 @router.post("/users", response_model=UserRead, status_code=201)
-async def create_user(session: Session, principal: AdminPrincipal, body: UserCreate) -> UserRead:
+async def create_user(
+    session: Session, runtime: RuntimeDep, principal: AdminPrincipal, body: UserCreate
+) -> UserRead:
     """Create a user, or update the one with this username (idempotent)."""
     user, created = await auth_service.create_user(session, body)
+    # A new role or hospital: tokens that name the old one stop at their next request.
+    on_commit(session, functools.partial(account_check(runtime).forget, user.id))
     audit.record(
         session,
         principal,
@@ -99,3 +115,38 @@ async def create_user(session: Session, principal: AdminPrincipal, body: UserCre
         object_id=user.id,
     )
     return _user_read(user)
+
+
+@router.patch("/users/{user_id}", response_model=UserRead)
+async def update_user(
+    session: Session,
+    runtime: RuntimeDep,
+    principal: AdminPrincipal,
+    user_id: int,
+    body: UserUpdate,
+) -> UserRead:
+    """Rename a user, move a technician to another hospital, set a new password, deactivate or
+    activate the account; fields left out stay. A new password or a deactivation ends the
+    user's sessions; a deactivated user's access token stops working within 30 seconds and
+    their live connection closes. Nobody deactivates their own account, nor the last active
+    admin (409). A deactivated radiologist goes offline and their unstarted cases and offers go
+    back to routing."""
+    user, deactivated = await auth_service.update_user(session, principal, user_id, body)
+    if deactivated and user.role == Role.radiologist.value:
+        await _stand_down(session, runtime, principal, user.id)
+    # This process reads the account again at its next request; the others within 30 s.
+    on_commit(session, functools.partial(account_check(runtime).forget, user.id))
+    return _user_read(user)
+
+
+async def _stand_down(
+    session: AsyncSession, runtime: Runtime, principal: Principal, user_id: int
+) -> None:
+    """A deactivated radiologist is set offline (routing reads states on every pass, and an
+    account activated again does not come back online by itself), and their unstarted cases
+    and offers go back to routing now, as when they go offline themself. Cases they are
+    reading stay theirs until the lease runs out; the SLA watch then routes them."""
+    with contextlib.suppress(NotFound):  # a radiologist without an expert profile
+        await experts.set_state(session, principal, user_id, ExpertState.offline)
+    # Also when they were offline already: a coordinator may have assigned them cases since.
+    await worklist.expert_offline(session, RoutingContext.of(runtime), user_id, utcnow())

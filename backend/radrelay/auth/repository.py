@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.models import AuditEvent, RefreshToken, User
@@ -19,8 +19,31 @@ class UserRepository:
     async def by_id(self, session: AsyncSession, user_id: int) -> User | None:
         return await session.get(User, user_id)
 
+    async def standing(
+        self, session: AsyncSession, user_id: int
+    ) -> tuple[bool, str, int | None] | None:
+        """(active, role, hospital id) of the user: what an access token must still match."""
+        row = (
+            await session.execute(
+                select(User.active, User.role, User.hospital_id).where(User.id == user_id)
+            )
+        ).first()
+        return None if row is None else (bool(row[0]), str(row[1]), row[2])
+
     async def all(self, session: AsyncSession) -> list[User]:
         return list(await session.scalars(select(User).order_by(User.username)))
+
+    async def lock_active_admins(self, session: AsyncSession) -> list[int]:
+        """The active admins' ids, their rows locked until the transaction ends, so that two
+        admins deactivating each other at once cannot both succeed (PostgreSQL; SQLite has one
+        writer at a time anyway)."""
+        rows = await session.scalars(
+            select(User.id)
+            .where(User.role == "admin", User.active.is_(True))
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return [int(i) for i in rows]
 
     async def failures_since(
         self,
@@ -56,6 +79,13 @@ class UserRepository:
         await session.execute(
             update(RefreshToken).where(RefreshToken.family == family).values(rotated=False)
         )
+
+    async def end_sessions_of(self, session: AsyncSession, user_id: int) -> int:
+        """Delete the user's refresh tokens (deactivated, or given a new password); how many.
+        Deleted rather than marked revoked: a revoked token presented again reads as a stolen
+        copy, and the user's own open tab would raise that alarm at its next refresh."""
+        result = await session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 users = UserRepository()

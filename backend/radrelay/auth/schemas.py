@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Role(StrEnum):
@@ -71,4 +72,30 @@ class UserCreate(BaseModel):
     role: Role
     hospital_code: str | None = Field(
         default=None, description="Required for a technician: the hospital they work for."
+    )
+
+
+class UserUpdate(BaseModel):
+    """What an admin changes on an existing user; a field left out (or null) stays as it is.
+    The username and the role stay: they are what the user is known by in the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    hospital_code: str | None = Field(
+        default=None, description="A technician's hospital; only technicians have one."
+    )
+    password: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=256,
+        description="A new password; the user's sessions end (their refresh tokens are deleted).",
+    )
+    active: bool | None = Field(
+        default=None,
+        description="false: the user can no longer sign in and their sessions end; "
+        "true: they can sign in again.",
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pwdlib import PasswordHash
@@ -12,11 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from radrelay.audit.service import audit
 from radrelay.auth import tokens
 from radrelay.auth.repository import LOGIN_FAILED, users
-from radrelay.auth.schemas import Principal, Role, TokenResponse, UserCreate
+from radrelay.auth.schemas import Principal, Role, TokenResponse, UserCreate, UserUpdate
 from radrelay.config import Settings
-from radrelay.errors import BadRequest, Forbidden, TooManyRequests, Unauthenticated
+from radrelay.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
 from radrelay.hospitals.service import hospitals
+from radrelay.kit import events
 from radrelay.kit.db import Database, utcnow
+from radrelay.kit.runtime import Runtime
 from radrelay.models import RefreshToken, User
 
 # argon2id with pwdlib's recommended parameters.
@@ -24,6 +35,12 @@ password_hash = PasswordHash.recommended()
 # Verified against when the username is unknown, so a wrong username costs as much time as a
 # wrong password and does not reveal which accounts exist.
 _DUMMY_HASH = password_hash.hash(secrets.token_urlsafe(16))
+# How long a process trusts what it last read of an account before reading it again: a
+# deactivated user's access token stops working within this, not at its expiry (15 minutes).
+ACCOUNT_RECHECK_SECONDS = 30.0
+# A live event for the ``/ws`` handlers, never passed on to a client.
+ACCOUNT_CHANGED = "account.changed"
+DEACTIVATED = "This account is deactivated: ask an administrator to activate it again."
 
 
 def principal_of(user: User, ip: str = "") -> Principal:
@@ -61,6 +78,7 @@ class AuthService:
                     session, principal, "auth.login", object_type="user", object_id=user.id
                 )
                 return response
+        inactive = user is not None and ok
         # Recorded in its own transaction: the failure must be kept although the request fails.
         await audit.record_now(
             db,
@@ -70,9 +88,10 @@ class AuthService:
             object_id=username[:128],
             ip=ip,
             outcome="failure",
-            detail={"reason": "inactive" if user is not None and ok else "bad_credentials"},
+            detail={"reason": "inactive" if inactive else "bad_credentials"},
         )
-        raise Unauthenticated("Wrong username or password.")
+        # Only who knows the password learns that the account exists but is deactivated.
+        raise Unauthenticated(DEACTIVATED if inactive else "Wrong username or password.")
 
     async def confirm_password(
         self, db: Database, settings: Settings, principal: Principal, password: str, purpose: str
@@ -130,7 +149,7 @@ class AuthService:
                 # two tabs refreshing at once) retries with the same token and is let through.
                 user = await users.by_id(session, row.user_id)
                 if user is None or not user.active:
-                    raise Unauthenticated("This account is disabled.")
+                    raise Unauthenticated(DEACTIVATED)
                 if row.revoked_at is None:
                     row.revoked_at = now
                     row.rotated = True
@@ -214,5 +233,149 @@ class AuthService:
         await session.flush()
         return user, created
 
+    async def update_user(
+        self, session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate
+    ) -> tuple[User, bool]:
+        """Change an existing user's name, a technician's hospital, the password or whether the
+        account is active; what ``data`` leaves out stays. A new password or a deactivation
+        ends the user's sessions (their refresh tokens are deleted). Audited as ``user.update``
+        (the names of the fields changed, never a password) and ``user.deactivate`` /
+        ``user.activate``. Returns (user, deactivated now)."""
+        user = await users.by_id(session, user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        changed: list[str] = []
+        detail: dict[str, object] = {}
+        if data.display_name is not None and data.display_name != user.display_name:
+            user.display_name = data.display_name
+            changed.append("display_name")
+        if "hospital_code" in data.model_fields_set:
+            hospital_id = await self._hospital_of(session, user, data.hospital_code)
+            if hospital_id != user.hospital_id:
+                detail["hospital_id"] = {"from": user.hospital_id, "to": hospital_id}
+                user.hospital_id = hospital_id
+                changed.append("hospital")
+        if data.password is not None:
+            # argon2 costs tens of milliseconds of CPU: off the event loop.
+            user.password_hash = await asyncio.to_thread(password_hash.hash, data.password)
+            changed.append("password")
+        deactivated = activated = False
+        if data.active is not None and data.active != user.active:
+            if not data.active:
+                await self._check_may_deactivate(session, actor, user)
+            user.active = data.active
+            deactivated, activated = not data.active, data.active
+        if "password" in changed or deactivated:
+            await users.end_sessions_of(session, user.id)
+        if deactivated or "hospital" in changed:
+            # Open live connections of the user check their account again (``live``).
+            events.publish(session, {"type": ACCOUNT_CHANGED, "user_id": user.id})
+        await session.flush()
+        if changed:
+            audit.record(
+                session,
+                actor,
+                "user.update",
+                object_type="user",
+                object_id=user.id,
+                detail={"fields": changed, **detail},
+            )
+        if deactivated or activated:
+            audit.record(
+                session,
+                actor,
+                "user.deactivate" if deactivated else "user.activate",
+                object_type="user",
+                object_id=user.id,
+            )
+        return user, deactivated
+
+    async def _hospital_of(self, session: AsyncSession, user: User, code: str | None) -> int | None:
+        if user.role != Role.tech.value:
+            if code:
+                raise BadRequest(
+                    f"Only technicians belong to one hospital; {user.username} is a {user.role}."
+                )
+            return None
+        if not code:
+            raise BadRequest("A technician must belong to a hospital: give its code.")
+        try:
+            return (await hospitals.get_by_code(session, code)).id
+        except NotFound as exc:
+            # About the payload, not the user the path names: a 400, not a 404.
+            raise BadRequest(f"No hospital with code {code!r}: choose one that exists.") from exc
+
+    async def _check_may_deactivate(
+        self, session: AsyncSession, actor: Principal, user: User
+    ) -> None:
+        if user.id == actor.user_id:
+            raise Conflict("You cannot deactivate your own account: another administrator has to.")
+        if user.role == Role.admin.value and await users.lock_active_admins(session) == [user.id]:
+            raise Conflict(
+                f"{user.username} is the last active administrator: make another user an "
+                "administrator first."
+            )
+
 
 auth_service = AuthService()
+
+
+@dataclass(frozen=True)
+class _Account:
+    read_at: float
+    active: bool
+    role: str
+    hospital_id: int | None
+
+
+class AccountCheck:
+    """Holds access tokens to the users table. A token is checked without the database
+    (``tokens.py``) and lives its 15 minutes; this also refuses it once its account is
+    deactivated, or its role or hospital changed, as this process last read the account, at
+    most ``ACCOUNT_RECHECK_SECONDS`` ago (one read per user and period, not per request). The
+    process that makes the change forgets what it read at once (``forget``, after commit)."""
+
+    def __init__(self, db: Database, recheck_seconds: float = ACCOUNT_RECHECK_SECONDS):
+        self._db = db
+        self._recheck = recheck_seconds
+        self._seen: dict[int, _Account] = {}
+        # Counts ``forget`` calls: a read that began before one is used once, not kept.
+        self._forgets = 0
+
+    async def verify(self, principal: Principal) -> None:
+        seen = self._seen.get(principal.user_id)
+        if seen is None or time.monotonic() - seen.read_at >= self._recheck:
+            forgets = self._forgets
+            async with self._db.reading() as session:
+                standing = await users.standing(session, principal.user_id)
+            active, role, hospital_id = standing or (False, "", None)
+            seen = _Account(time.monotonic(), active, role, hospital_id)
+            if forgets == self._forgets:
+                self._seen[principal.user_id] = seen
+        self._judge(principal, seen)
+
+    def verify_known(self, principal: Principal) -> None:
+        """Without the database, for the hottest routes: refuses only what was read already
+        (the same client's other requests keep it fresh)."""
+        seen = self._seen.get(principal.user_id)
+        if seen is not None:
+            self._judge(principal, seen)
+
+    def forget(self, user_id: int) -> None:
+        self._forgets += 1
+        self._seen.pop(user_id, None)
+
+    @staticmethod
+    def _judge(principal: Principal, seen: _Account) -> None:
+        if not seen.active:
+            raise Unauthenticated(DEACTIVATED)
+        if seen.role != principal.role.value or seen.hospital_id != principal.hospital_id:
+            raise Unauthenticated("An administrator changed this account: sign in again.")
+
+
+def account_check(runtime: Runtime) -> AccountCheck:
+    """The process's one ``AccountCheck``."""
+    check: AccountCheck | None = runtime.local.get("auth.accounts")
+    if check is None:
+        check = runtime.local["auth.accounts"] = AccountCheck(runtime.db)
+    return check

@@ -127,6 +127,14 @@ class ExpertRepository:
             out[user_id].append((hospital_id, code, expires_at))
         return out
 
+    async def hospital_ids(self, session: AsyncSession, user_id: int) -> list[int]:
+        """The hospitals the expert holds a credential for."""
+        return list(
+            await session.scalars(
+                select(_credential.hospital_id).where(_credential.user_id == user_id)
+            )
+        )
+
     async def shifts(self, session: AsyncSession, ids: Ids) -> dict[int, list[WeeklyShift]]:
         out: dict[int, list[WeeklyShift]] = defaultdict(list)
         rows = await session.execute(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal, Role
+from radrelay.cases.repository import repository as cases
 from radrelay.errors import BadRequest, Forbidden, NotFound
 from radrelay.experts.repository import Ids, repository
 from radrelay.experts.schemas import (
@@ -164,6 +165,8 @@ class ExpertService:
         )
         await repository.replace_credentials(session, user_id, expiries)
         await repository.replace_shifts(session, user_id, [s.stored() for s in data.shifts])
+        # The new profile may make them eligible for cases that are waiting.
+        await cases.retry_waiting_now(session, list(expiries))
         await session.flush()
         audit.record(
             session,
@@ -377,6 +380,11 @@ class ExpertService:
         )
         return {int(r.user_id) for r in rows if r.qualification == Qualification.final.value}
 
+    async def _retry_waiting(self, session: AsyncSession, user_id: int) -> None:
+        """The cases waiting at the expert's hospitals are tried again at the next pass: what
+        changed may make the expert eligible for them."""
+        await cases.retry_waiting_now(session, await repository.hospital_ids(session, user_id))
+
     async def _own(self, session: AsyncSession, user_id: int) -> Expert:
         expert = await repository.get(session, user_id)
         if expert is None:
@@ -399,6 +407,8 @@ class ExpertService:
             return expert
         expert.state = state.value
         expert.state_changed_at = utcnow()
+        if state == ExpertState.online:
+            await self._retry_waiting(session, user_id)
         if state == ExpertState.offline:
             # Their unopened cases and their offers go back to routing (worklist domain), once
             # this change is committed; the id makes one job per going-offline.
@@ -446,6 +456,7 @@ class ExpertService:
             if w.ends_at > now
         )
         await repository.replace_windows(session, principal.user_id, kept)
+        await self._retry_waiting(session, principal.user_id)
         await session.flush()
         audit.record(
             session,
@@ -464,6 +475,7 @@ class ExpertService:
         for key, value in given.items():
             setattr(expert, key, value)
         expert.updated_at = utcnow()
+        await self._retry_waiting(session, principal.user_id)
         await session.flush()
         audit.record(
             session,
