@@ -33,6 +33,7 @@ from radrelay.routing.schemas import (
     SlaState,
     Subspecialty,
 )
+from radrelay.routing.service import RoutingContext, next_retry
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "worklist_rules"
 GOLDEN, GOLDEN_PROBLEMS = load_golden_cases(RULES_DIR / "cases")
@@ -603,3 +604,22 @@ def test_decide_does_not_mutate_its_inputs(rules: RuleSet) -> None:
     before = [replace(e) for e in experts]
     decide(make_case(), experts, NOW, rules)
     assert experts == before
+
+
+def test_a_waiting_case_is_tried_again_when_a_window_opens_or_after_the_backoff(
+    rules: RuleSet,
+) -> None:
+    """A case nobody could take is routed again at the first window opening among the
+    hospital's experts, or after the context's backoff when none opens sooner."""
+    ctx = RoutingContext(rules, "Asia/Shanghai", retry_seconds=120)
+    soon = NOW + timedelta(seconds=50)
+    later = NOW + timedelta(hours=3)
+    open_now = (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert next_retry(ctx, [make_expert(1, availability=(open_now,))], NOW) == NOW + timedelta(
+        seconds=120
+    )
+    opening = make_expert(2, availability=(open_now, (later, later + timedelta(hours=4))))
+    assert next_retry(ctx, [opening], NOW) == NOW + timedelta(seconds=120)
+    sooner = make_expert(3, availability=((soon, soon + timedelta(hours=1)),))
+    assert next_retry(ctx, [opening, sooner], NOW) == soon
+    assert next_retry(ctx, [], NOW) == NOW + timedelta(seconds=120)

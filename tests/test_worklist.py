@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import update
 
 from conftest import Api, Hospital, Server, World, login, wait_until
 from helpers import part10, study, upload
 from radrelay.config import Settings
 from radrelay.kit.runtime import Runtime
+from radrelay.models import Case
 from radrelay.routing.service import RoutingContext, routing
 from radrelay.worklist.schemas import WatchReport
 from radrelay.worklist.service import worklist
@@ -218,7 +220,8 @@ class TestPushRouting:
         assert decision["mode"] == "none" and decision["decision"]["reason"]
         assert c["deadline"] is not None  # classified even though nobody took it
         late = reader(world, [h], {"msk": 2})
-        # The SLA watch routes waiting cases again (every second in the tests).
+        # A new expert profile has waiting cases routed again at the SLA watch's next pass (a
+        # pass every second in the tests).
         assert routed(h.tech, case_id, "assigned")["reader_id"] == late.id
 
 
@@ -431,6 +434,48 @@ class TestTriggers:
         assert (c["status"], c["reader_id"]) == ("assigned", a.id)
         [latest, *_] = coordinator(world).get(f"/api/cases/{case_id}/routing").json()
         assert (latest["trigger"], latest["applied"]) == ("escalation", False)
+
+    def test_a_case_assigned_before_its_first_routing_gets_its_deadline(self, world: World) -> None:
+        """A coordinator may assign a ready case before its routing job ran (a busy worker):
+        the rules classify it all the same, so it has a deadline and its SLA runs."""
+        h = world.hospital()
+        a = reader(world, [h], {"chest": 2}, state="offline")  # nobody eligible: no routing
+        case_id = send(h, priority="urgent", requested_subspecialty="chest")
+        routed(h.tech, case_id, "ready")
+        asyncio.run(unrouted(world.server, case_id))
+        assert case(h.tech, case_id)["deadline"] is None
+        r = coordinator(world).post(
+            f"/api/cases/{case_id}/assign", json={"reader_id": a.id, "reason": "by hand"}
+        )
+        assert r.status_code == 200, r.text
+        c = r.json()
+        assert (c["status"], c["reader_id"], c["subspecialty"]) == ("assigned", a.id, "chest")
+        assert datetime.fromisoformat(c["deadline"]) > received(c)
+
+
+async def unrouted(server: Server, case_id: int) -> None:
+    """Undo what routing wrote on a waiting case, on the server's database: as if its routing
+    job had not run yet (and the SLA watch would not retry it for an hour)."""
+    runtime = Runtime(
+        Settings(data_dir=server.data_dir, database_url=server.database_url, secret_key="unused")
+    )
+    try:
+        async with runtime.uow() as session:
+            await session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == "ready")
+                .values(
+                    subspecialty=None,
+                    work_units=None,
+                    sla_target_minutes=None,
+                    deadline=None,
+                    sla_next_at=None,
+                    routed_at=None,
+                    route_retry_at=datetime.now(UTC) + timedelta(hours=1),
+                )
+            )
+    finally:
+        await runtime.close()
 
 
 class TestExpertOffline:

@@ -70,6 +70,10 @@ class Case(IdMixin, Base):
     sla_state: Mapped[str] = mapped_column(String(16), default="ok")
     warnings_sent: Mapped[int] = mapped_column(default=0)
     sla_next_at: Mapped[datetime | None]
+    # When the SLA watch tries again to route a case nobody could take (a retry is a whole
+    # routing, so a backlog of such cases is tried now and then, not on every pass); None: at
+    # once, as after a reader comes online.
+    route_retry_at: Mapped[datetime | None]
     # The one reader who holds the case (assigned, or reading under a lease), the same as the
     # active ``assigned`` row of case_assignments: kept on the case so that a claim is one
     # conditional UPDATE of one row, which is what makes two holders impossible.

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.cases.schemas import HELD_STATUSES
@@ -132,13 +132,24 @@ class RoutingRepository:
         )
 
     async def to_route(
-        self, session: AsyncSession, *, statuses: Sequence[str], ready_before: datetime, limit: int
+        self,
+        session: AsyncSession,
+        *,
+        statuses: Sequence[str],
+        ready_before: datetime,
+        now: datetime,
+        limit: int,
     ) -> list[int]:
-        """Cases waiting for a reader (nobody was eligible, or their first routing was lost)."""
+        """Cases waiting for a reader (nobody was eligible, or their first routing was lost)
+        whose retry is due."""
         return list(
             await session.scalars(
                 select(Case.id)
-                .where(Case.status.in_(statuses), Case.ready_at <= ready_before)
+                .where(
+                    Case.status.in_(statuses),
+                    Case.ready_at <= ready_before,
+                    or_(Case.route_retry_at.is_(None), Case.route_retry_at <= now),
+                )
                 .order_by(Case.deadline.is_(None).desc(), Case.deadline, Case.id)
                 .limit(limit)
             )

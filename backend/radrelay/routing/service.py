@@ -47,6 +47,9 @@ INELIGIBLE_KEPT = 25
 # Familiarity counts the hospital's cases a reader was given over this period.
 FAMILIARITY_DAYS = 180
 _FAMILIARITY_TTL = 300.0
+# A case nobody could take is routed again every this many SLA watch passes (2 min by default),
+# or at the next pass once a reader comes online or an expert profile changes.
+RETRY_WATCH_PASSES = 4
 
 
 def rules_of(runtime: Runtime) -> RuleSet:
@@ -104,10 +107,18 @@ class RoutingContext:
     """What routing passes share in one process: the rules and a short-lived cache of how
     familiar readers are with each hospital (a grouped count over months of cases)."""
 
-    def __init__(self, rules: RuleSet, timezone: str, roster_seconds: float = 0.0):
+    def __init__(
+        self,
+        rules: RuleSet,
+        timezone: str,
+        roster_seconds: float = 0.0,
+        retry_seconds: float = 0.0,
+    ):
         self.rules = rules
         self.zone = ZoneInfo(timezone)
         self.roster_seconds = roster_seconds
+        # How long a case nobody could take waits before the SLA watch routes it again.
+        self.retry_after = timedelta(seconds=retry_seconds)
         self._familiarity: dict[int, tuple[float, dict[int, int]]] = {}
         self._rosters: dict[int, tuple[float, list[ExpertProfile]]] = {}
 
@@ -117,7 +128,10 @@ class RoutingContext:
         if ctx is None:
             settings = runtime.settings
             ctx = runtime.local["routing.context"] = cls(
-                rules_of(runtime), settings.timezone, settings.roster_cache_seconds
+                rules_of(runtime),
+                settings.timezone,
+                settings.roster_cache_seconds,
+                retry_seconds=RETRY_WATCH_PASSES * settings.sla_watch_seconds,
             )
         return ctx
 
@@ -233,6 +247,13 @@ def _snapshots(
     return out
 
 
+def next_retry(ctx: RoutingContext, experts: list[ExpertSnapshot], now: datetime) -> datetime:
+    """When the SLA watch routes a case nobody could take again: after ``ctx.retry_after``, or
+    sooner when one of the hospital's experts has a window opening (the first pass after it)."""
+    openings = [start for e in experts for start, _ in e.availability if now < start]
+    return min([now + ctx.retry_after, *openings])
+
+
 class RoutingService:
     async def route(
         self,
@@ -275,6 +296,12 @@ class RoutingService:
 
         if trigger == "retry" and decision.mode == Mode.none and case.status == "ready":
             # Still nobody: the case waits as it was; no row per watch pass.
+            await case_repository.update_if(
+                session,
+                case.id,
+                expect={"status": case.status},
+                values={"route_retry_at": next_retry(ctx, experts, now)},
+            )
             return decision
         if decision.mode == Mode.none and case.status != CaseStatus.ready.value:
             # Nobody (else) can take it now: better the reader who holds it, or the pool it is
@@ -282,8 +309,29 @@ class RoutingService:
             await self._reclassify(session, ctx, case, facts, now)
             await self._save(session, case.id, decision, trigger, now, applied=False)
             return decision
-        await self._apply(session, ctx, case, decision, trigger=trigger, now=now)
+        await self._apply(
+            session,
+            ctx,
+            case,
+            decision,
+            trigger=trigger,
+            now=now,
+            retry_at=next_retry(ctx, experts, now),
+        )
         return decision
+
+    async def classify_unrouted(
+        self, session: AsyncSession, ctx: RoutingContext, case_id: int, now: datetime
+    ) -> None:
+        """Give a case its subspecialty, work units and deadline when no routing has yet (a
+        coordinator assigns it before its first routing ran): its SLA runs all the same."""
+        row = await repository.case_row(session, case_id)
+        if row is None or row[0].deadline is not None:
+            return
+        case, study, code = row
+        series = await repository.series_facts(session, study.id)
+        excluded = await repository.excluded_readers(session, case_id)
+        await self._reclassify(session, ctx, case, _facts(case, study, code, series, excluded), now)
 
     async def _reclassify(
         self,
@@ -341,6 +389,7 @@ class RoutingService:
         *,
         trigger: str,
         now: datetime,
+        retry_at: datetime,
     ) -> None:
         previous = case.reader_id
         if decision.mode == Mode.push:
@@ -361,6 +410,7 @@ class RoutingService:
             "sla_state": sla.state.value,
             "sla_next_at": next_check(case.received_at, decision.deadline, now, ctx.rules.sla),
             "routed_at": case.routed_at or now,
+            "route_retry_at": retry_at if status == CaseStatus.ready.value else None,
             "updated_at": now,
         }
         if reader is not None:

@@ -6,12 +6,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.auth.dependencies import CurrentPrincipal, RuntimeDep, Session, require
 from radrelay.auth.schemas import Principal, Role
-from radrelay.cases.schemas import AssignmentCreate, CaseDetail, CaseStatus, Priority, Subspecialty
+from radrelay.cases.schemas import (
+    AssignmentCreate,
+    AssignmentKind,
+    CaseDetail,
+    CaseStatus,
+    Priority,
+    Subspecialty,
+)
 from radrelay.cases.service import cases
 from radrelay.kit.db import utcnow
+from radrelay.kit.runtime import Runtime
 from radrelay.routing.schemas import SlaState
 from radrelay.routing.service import RoutingContext
 from radrelay.worklist.repository import BoardFilter
@@ -99,21 +108,43 @@ async def _detail(session: Session, principal: Principal, case_id: int) -> CaseD
 
 @router.post("/api/cases/{case_id}/assign", response_model=CaseDetail)
 async def assign_case(
-    session: Session, principal: StaffPrincipal, case_id: int, body: AssignBody
+    session: Session,
+    runtime: RuntimeDep,
+    principal: StaffPrincipal,
+    case_id: int,
+    body: AssignBody,
 ) -> CaseDetail:
     """Give a case to a radiologist (reassigning it if someone held it), with a reason."""
-    await worklist.assign(session, principal, case_id, body.reader_id, body.reason, utcnow())
-    return await _detail(session, principal, case_id)
+    return await _assign(
+        session, runtime, principal, case_id, body.reader_id, body.reason, AssignmentKind.assigned
+    )
 
 
 @router.post("/api/cases/{case_id}/assignments", response_model=CaseDetail)
 async def add_assignment(
-    session: Session, principal: StaffPrincipal, case_id: int, body: AssignmentCreate
+    session: Session,
+    runtime: RuntimeDep,
+    principal: StaffPrincipal,
+    case_id: int,
+    body: AssignmentCreate,
 ) -> CaseDetail:
     """Assign a case to a radiologist, or offer it to one more (``kind``)."""
-    await worklist.assign(
-        session, principal, case_id, body.reader_id, body.reason, utcnow(), kind=body.kind
+    return await _assign(
+        session, runtime, principal, case_id, body.reader_id, body.reason, body.kind
     )
+
+
+async def _assign(
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    case_id: int,
+    reader_id: int,
+    reason: str,
+    kind: AssignmentKind,
+) -> CaseDetail:
+    ctx = RoutingContext.of(runtime)
+    await worklist.assign(session, ctx, principal, case_id, reader_id, reason, utcnow(), kind=kind)
     return await _detail(session, principal, case_id)
 
 

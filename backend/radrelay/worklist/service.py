@@ -291,6 +291,7 @@ class WorklistService:
     async def assign(
         self,
         session: AsyncSession,
+        ctx: RoutingContext,
         principal: Principal,
         case_id: int,
         reader_id: int,
@@ -309,6 +310,7 @@ class WorklistService:
         reader = await cases.reader(session, reader_id)
         if reader is None:
             raise BadRequest(f"User {reader_id} is not an active radiologist.")
+        await routing.classify_unrouted(session, ctx, case_id, now)
         if kind == AssignmentKind.offered:
             if case.status not in (CaseStatus.ready.value, CaseStatus.offered.value):
                 raise Conflict(f"Case {case_id} is held by a reader; assign it instead.")
@@ -542,11 +544,14 @@ class WorklistService:
                     await self._check_sla(session, ctx, case_id, now, report)
             except Exception:
                 log.exception("SLA watch failed on case %s", case_id)
+        # A waiting case is retried when its route_retry_at comes; a case never routed (its
+        # case_ready job lost, or queued behind others) after the same wait.
         async with runtime.db.reading() as session:
             waiting = await routing_repository.to_route(
                 session,
                 statuses=[CaseStatus.ready.value],
-                ready_before=now - timedelta(seconds=runtime.settings.sla_watch_seconds),
+                ready_before=now - ctx.retry_after,
+                now=now,
                 limit=200,
             )
         for case_id in waiting:
