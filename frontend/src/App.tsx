@@ -6,10 +6,15 @@ import { Header } from "./components/Header";
 import { errorText } from "./errors";
 import { useI18n } from "./i18n/context";
 import { LiveProvider } from "./live/LiveProvider";
+import { AdminPage } from "./pages/AdminPage";
 import { CasesPage } from "./pages/CasesPage";
+import { ControlPage } from "./pages/ControlPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { ReadingPage } from "./pages/ReadingPage";
 import { SignInPage } from "./pages/SignInPage";
 import { UploadPage } from "./pages/UploadPage";
+import { ViewerPage } from "./pages/ViewerPage";
+import { WorklistPage } from "./pages/WorklistPage";
 import { navigate, parseRoute, usePathname } from "./router";
 import { SessionContext, homePath, useSession, type Session } from "./session";
 
@@ -126,6 +131,11 @@ function Shell() {
       <main id="main" tabIndex={-1}>
         {route.name === "upload" && <UploadPage />}
         {route.name === "cases" && <CasesPage caseId={route.caseId} />}
+        {route.name === "worklist" && <WorklistPage />}
+        {route.name === "reading" && <ReadingPage caseId={route.caseId} />}
+        {route.name === "control" && <ControlPage />}
+        {route.name === "admin" && <AdminPage />}
+        {route.name === "viewer" && <ViewerPage studyUid={route.studyUid} />}
         {route.name === "not-found" && <NotFoundPage />}
       </main>
     </>

@@ -9,6 +9,8 @@ describe("routes", () => {
     expect(parseRoute("/cases")).toEqual({ name: "cases", caseId: null });
     expect(parseRoute("/cases/42")).toEqual({ name: "cases", caseId: 42 });
     expect(parseRoute("/cases/abc")).toEqual({ name: "not-found", path: "/cases/abc" });
-    for (const path of ["/", "/upload", "/cases", "/cases/7"]) expect(pathOf(parseRoute(path))).toBe(path);
+    expect(parseRoute("/reading/12")).toEqual({ name: "reading", caseId: 12 });
+    expect(parseRoute("/reading")).toEqual({ name: "worklist" });
+    for (const path of ["/", "/upload", "/cases", "/cases/7", "/reading", "/reading/9", "/control", "/admin", "/viewer/1.2.840.1"]) expect(pathOf(parseRoute(path))).toBe(path);
   });
 });

@@ -1,5 +1,5 @@
 // A small path router: the backend serves index.html for every non-API path, so plain paths work
-// on reload. Later pages (reading room, control room) add their routes here.
+// on reload.
 
 import { useSyncExternalStore } from "react";
 
@@ -7,6 +7,11 @@ export type Route =
   | { name: "home" }
   | { name: "upload" }
   | { name: "cases"; caseId: number | null }
+  | { name: "worklist" }
+  | { name: "reading"; caseId: number }
+  | { name: "control" }
+  | { name: "admin" }
+  | { name: "viewer"; studyUid: string }
   | { name: "not-found"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -16,6 +21,13 @@ export function parseRoute(pathname: string): Route {
   if (path === "/cases") return { name: "cases", caseId: null };
   const m = /^\/cases\/(\d{1,12})$/u.exec(path);
   if (m) return { name: "cases", caseId: Number(m[1]) };
+  if (path === "/reading") return { name: "worklist" };
+  const r = /^\/reading\/(\d{1,12})$/u.exec(path);
+  if (r) return { name: "reading", caseId: Number(r[1]) };
+  if (path === "/control") return { name: "control" };
+  if (path === "/admin") return { name: "admin" };
+  const v = /^\/viewer\/(?<uid>[0-9.]{1,64})$/u.exec(path);
+  if (v?.groups?.uid) return { name: "viewer", studyUid: v.groups.uid };
   return { name: "not-found", path };
 }
 
@@ -27,6 +39,16 @@ export function pathOf(route: Route): string {
       return "/upload";
     case "cases":
       return route.caseId === null ? "/cases" : `/cases/${route.caseId}`;
+    case "worklist":
+      return "/reading";
+    case "reading":
+      return `/reading/${route.caseId}`;
+    case "control":
+      return "/control";
+    case "admin":
+      return "/admin";
+    case "viewer":
+      return `/viewer/${route.studyUid}`;
     case "not-found":
       return route.path;
   }
@@ -52,6 +74,12 @@ function subscribe(callback: () => void): () => void {
 
 export function usePathname(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
+}
+
+/** The query string ("?tab=board"), for pages whose sections live there (the routes match
+ * paths only). */
+export function useSearch(): string {
+  return useSyncExternalStore(subscribe, () => window.location.search);
 }
 
 /** For <a> elements: a plain left click navigates in the page; others (new tab ...) go through. */

@@ -26,5 +26,28 @@ export function canSend(role: Role): boolean {
 export const canEditCase = canSend;
 
 export function homePath(role: Role): string {
-  return role === "tech" ? "/upload" : "/cases";
+  switch (role) {
+    case "tech":
+      return "/upload";
+    case "radiologist":
+      return "/reading";
+    case "coordinator":
+      return "/control";
+    case "admin":
+      return "/admin";
+  }
+}
+
+/** The reading room (worklist, viewer, report) is the radiologists'. */
+export function canRead(role: Role): boolean {
+  return role === "radiologist";
+}
+
+/** The control room (live board, turnaround, critical results, deliveries): coordinators, admins. */
+export function canControl(role: Role): boolean {
+  return role === "coordinator" || role === "admin";
+}
+
+export function canAdminister(role: Role): boolean {
+  return role === "admin";
 }

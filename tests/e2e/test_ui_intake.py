@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from e2e.ui import sign_in
 from helpers import study, write
 from radrelay import synth
 
@@ -44,16 +45,14 @@ def fact(scope: Locator, label: str) -> Locator:
     return term.locator("xpath=following-sibling::dd[1]")
 
 
-async def sign_in(page: Page, url: str, username: str, password: str) -> None:
-    await page.goto(url)
-    await expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
-    await page.get_by_label("Username").fill(username)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-
-
 async def test_technician_sends_a_study_and_finds_its_case(
-    page: Page, console, shots, server: Server, world: World, tmp_path: Path
+    page: Page,
+    console,
+    shots,
+    server: Server,
+    world: World,
+    tmp_path: Path,
+    assert_accessible,
 ) -> None:
     hospital = world.hospital()
     datasets = study("CT", slices=SLICES, size=64, patient=PATIENT)
@@ -63,11 +62,13 @@ async def test_technician_sends_a_study_and_finds_its_case(
     # 1. Sign in through the form: a technician lands on the upload page.
     await page.goto(server.url)
     await shots.take("sign-in-page")
+    await assert_accessible(page, "the sign-in page")
     await sign_in(page, server.url, hospital.tech.username, hospital.tech_password)
     await expect(page.get_by_role("heading", name="Send studies", level=1)).to_be_visible()
     await expect(page).to_have_url(f"{server.url}/upload")
     await expect(page.get_by_text("Sending for 县医院 County Hospital")).to_be_visible()
     await shots.take("upload-page")
+    await assert_accessible(page, "the empty upload page")
 
     # 2. Choose the files as a user does (the "Choose files" button opens the file chooser).
     async with page.expect_file_chooser() as chooser:
@@ -90,6 +91,7 @@ async def test_technician_sends_a_study_and_finds_its_case(
     await card.get_by_label("Clinical question").fill(QUESTION)
     await expect(card.get_by_role("radio", name="Urgent")).to_be_checked()
     await shots.take("study-chosen")
+    await assert_accessible(page, "the upload page with a study")
 
     await page.get_by_role("button", name="Send 1").click()
     await expect(page.get_by_role("status").filter(has_text="All sent.")).to_be_visible()
@@ -138,6 +140,7 @@ async def test_technician_sends_a_study_and_finds_its_case(
         ]
     )
     await shots.take("case-list")
+    await assert_accessible(page, "the case list")
 
     await row.get_by_role("link", name=SHOWN_NAME).click()
     await expect(page).to_have_url(f"{server.url}/cases/{case_id}")
@@ -152,6 +155,7 @@ async def test_technician_sends_a_study_and_finds_its_case(
     await expect(detail.get_by_text("Routed", exact=True)).to_be_visible()
     await expect(fact(detail, "Radiologist")).to_have_text("—")
     await shots.take("case-detail")
+    await assert_accessible(page, "the case page")
 
     # 4. The API agrees.
     r = hospital.tech.get("/api/cases")
@@ -180,7 +184,9 @@ async def test_wrong_password_shows_the_servers_message(
     hospital = world.hospital()
     console.expect_failed_request(401, "/api/auth/token")
 
-    await sign_in(page, server.url, hospital.tech.username, hospital.tech_password + "-wrong")
+    await sign_in(
+        page, server.url, hospital.tech.username, hospital.tech_password + "-wrong", succeed=False
+    )
     await expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     await expect(page.get_by_label("Password")).to_have_value("")
     await expect(page.get_by_label("Username")).to_have_value(hospital.tech.username)

@@ -137,6 +137,30 @@ describe("ApiClient refresh and retry", () => {
     expect(seen.map((t) => t?.accessToken)).toEqual(["access-2"]);
   });
 
+  it("downloads a file as a Blob with the same refresh and retry", async () => {
+    const server = fakeServer({ valid: "someone-else" });
+    const client = new ApiClient({ fetch: server.fetchImpl, store: memoryTokenStore(session()), now });
+    const blob = await client.blob("/api/reports/3/versions/1/pdf", { query: { v: 1 } });
+    expect(JSON.parse(await blob.text())).toMatchObject({ id: 7 });
+    expect(server.calls.map((c) => `${c.method} ${c.url} ${c.auth ?? ""}`)).toEqual([
+      "GET /api/reports/3/versions/1/pdf?v=1 Bearer access-1",
+      "POST /api/auth/refresh ",
+      "GET /api/reports/3/versions/1/pdf?v=1 Bearer access-2",
+    ]);
+  });
+
+  it("throws the server's error for a file it refuses", async () => {
+    const client = new ApiClient({
+      fetch: () => Promise.resolve(json(404, { error: "not_found", message: "No report 3." })),
+      store: memoryTokenStore(session()),
+      now,
+    });
+    await expect(client.blob("/api/reports/3/versions/1/pdf")).rejects.toMatchObject({
+      status: 404,
+      message: "No report 3.",
+    });
+  });
+
   it("refreshes before sending when the token is about to expire", async () => {
     const server = fakeServer({ valid: "access-1" });
     const client = new ApiClient({

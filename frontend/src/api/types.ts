@@ -146,6 +146,8 @@ export interface CaseEvent {
 
 export interface CaseDetail extends Case {
   events: CaseEvent[];
+  /** The case's report once a reader has started one; null before. */
+  report_id: number | null;
 }
 
 export interface CasePage {
@@ -218,4 +220,49 @@ export function isUploadResponse(value: unknown): value is UploadResponse {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Partial<UploadResponse>;
   return typeof v.stored === "number" && Array.isArray(v.files) && Array.isArray(v.case_ids);
+}
+
+// --- reports, as the case page shows them (the reading room has its own, fuller types) ---------
+
+export interface ReportSignature {
+  user_id: number;
+  meaning: "author" | "cosigner" | "addendum";
+  printed_name: string;
+  qualification: string;
+  signed_at: string;
+}
+
+export interface ReportVersion {
+  version: number;
+  status: "preliminary" | "final" | "amended";
+  /** The sending hospital sees it. */
+  released: boolean;
+  created_at: string;
+  superseded_at: string | null;
+  amendment_reason: string;
+  size: number;
+  signatures: ReportSignature[];
+}
+
+export interface CaseReport {
+  id: number;
+  case_id: number;
+  status: "draft" | "preliminary" | "final" | "amended";
+  template_title: string;
+  awaiting_cosign: boolean;
+  critical: boolean;
+  versions: ReportVersion[];
+}
+
+/** A signed version's delivery to one of the hospital's endpoints (its PACS, a webhook). */
+export interface CaseDelivery {
+  id: number;
+  endpoint_name: string;
+  kind: string;
+  version: number;
+  status: "pending" | "sending" | "sent" | "failed";
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string;
+  sent_at: string | null;
 }

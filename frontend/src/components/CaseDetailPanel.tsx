@@ -6,9 +6,11 @@ import { readerText } from "../cases/reading";
 import { formatDicomDate, formatPersonName } from "../dicom/text";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
+import { linkClick } from "../router";
 import { canEditCase, useSession } from "../session";
 import type { CaseFields } from "../upload/send";
 import { CaseFieldsForm } from "./CaseFieldsForm";
+import { CaseReportSection } from "./CaseReportSection";
 import { Deadline } from "./Deadline";
 
 function Row({ label, children }: { label: string; children: ReactNode }) {
@@ -205,6 +207,8 @@ export function CaseDetailPanel({
             </dl>
           </section>
 
+          <CaseReportSection caseId={detail.id} status={detail.status} version={version} headingId={`${id}-report`} />
+
           <section aria-labelledby={`${id}-patient`}>
             <h3 id={`${id}-patient`}>{t("case.patient")}</h3>
             <dl className="facts">
@@ -241,6 +245,16 @@ export function CaseDetailPanel({
                 <span className="uid">{detail.study_instance_uid}</span>
               </Row>
             </dl>
+            {detail.number_of_instances > 0 && (
+              <p>
+                <a
+                  href={`/viewer/${detail.study_instance_uid}`}
+                  onClick={linkClick(`/viewer/${detail.study_instance_uid}`)}
+                >
+                  {t("case.openImages")}
+                </a>
+              </p>
+            )}
           </section>
 
           <section aria-labelledby={`${id}-timeline`}>

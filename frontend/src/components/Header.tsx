@@ -1,16 +1,29 @@
 import { useI18n } from "../i18n/context";
 import { linkClick, type Route } from "../router";
-import { canSend, useSession } from "../session";
+import { canAdminister, canControl, canRead, canSend, useSession } from "../session";
 import { LanguageSwitch } from "./LanguageSwitch";
 
 export function Header({ route }: { route: Route }) {
   const { t, tv } = useI18n();
   const { user, signOut } = useSession();
   const links: { path: string; label: string; current: boolean }[] = [];
+  if (canRead(user.role)) {
+    links.push({
+      path: "/reading",
+      label: t("reading.title"),
+      current: route.name === "worklist" || route.name === "reading",
+    });
+  }
+  if (canControl(user.role)) {
+    links.push({ path: "/control", label: t("control.title"), current: route.name === "control" });
+  }
   if (canSend(user.role)) {
     links.push({ path: "/upload", label: t("nav.upload"), current: route.name === "upload" });
   }
   links.push({ path: "/cases", label: t("nav.cases"), current: route.name === "cases" });
+  if (canAdminister(user.role)) {
+    links.push({ path: "/admin", label: t("admin.title"), current: route.name === "admin" });
+  }
 
   return (
     <header className="app-header">

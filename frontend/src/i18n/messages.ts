@@ -3,7 +3,12 @@
 // Placeholders are {name}. Enum values (priority.stat, status.ready ...) are looked up by prefix,
 // and a value the table does not know is shown as it is.
 
-export const en = {
+import * as admin from "./areas/admin";
+import * as control from "./areas/control";
+import * as reading from "./areas/reading";
+import * as viewer from "./areas/viewer";
+
+const baseEn = {
   "app.name": "RadRelay",
   "app.tagline": "Virtual imaging center",
   "app.skip": "Skip to content",
@@ -235,6 +240,26 @@ export const en = {
   "case.timeline": "Timeline",
   "case.noEvents": "No events yet.",
   "case.reading": "Reading",
+  "case.openImages": "Open the images",
+  "report.title": "Report",
+  "report.none": "No signed report yet.",
+  "report.awaitingCosign": "A senior radiologist has yet to co-sign this preliminary report.",
+  "report.version": "Version {n}",
+  "report.superseded": "replaced by a newer version",
+  "report.signedBy": "Signed by {names}",
+  "report.amendmentReason": "Reason for the amendment: {reason}",
+  "report.download": "Download PDF (version {n})",
+  "report.downloading": "Downloading…",
+  "reportStatus.preliminary": "Preliminary",
+  "reportStatus.final": "Final",
+  "reportStatus.amended": "Amended",
+  "delivery.title": "Sent back to the hospital",
+  "delivery.line": "{endpoint}, version {n}",
+  "delivery.attempts": "attempts: {n}",
+  "deliveryStatus.pending": "Waiting to send",
+  "deliveryStatus.sending": "Sending",
+  "deliveryStatus.sent": "Delivered",
+  "deliveryStatus.failed": "Failed",
   "case.subspecialty": "Subspecialty",
   "case.reader": "Radiologist",
   "case.readerId": "User {id}",
@@ -261,6 +286,9 @@ export const en = {
   "event.sla_breached": "Report overdue",
   "event.lease_expired": "Reading lock ran out; back to routing",
   "event.reader_offline": "Radiologist went offline; back to routing",
+  "event.report_preliminary": "Preliminary report signed",
+  "event.report_final": "Final report signed",
+  "event.report_amended": "Amended report signed",
   "event.by": "by user {id}",
   "event.byName": "by {name}",
   "eventDetail.source": "source",
@@ -279,6 +307,8 @@ export const en = {
   "eventDetail.priority": "priority",
   "eventDetail.level": "warning",
   "eventDetail.deadline": "due",
+  "eventDetail.report_id": "report",
+  "eventDetail.version": "version",
   "eventDetail.yes": "yes",
   "eventDetail.no": "no",
   "reason.upload_complete": "upload complete",
@@ -297,10 +327,7 @@ export const en = {
   "mode.none": "no radiologist eligible",
 } as const satisfies Record<string, string>;
 
-export type MessageKey = keyof typeof en;
-export type Messages = Record<MessageKey, string>;
-
-export const zhCN: Messages = {
+const baseZh: Record<keyof typeof baseEn, string> = {
   "app.name": "RadRelay",
   "app.tagline": "远程影像诊断中心",
   "app.skip": "跳到主要内容",
@@ -532,6 +559,26 @@ export const zhCN: Messages = {
   "case.timeline": "时间线",
   "case.noEvents": "暂无记录。",
   "case.reading": "阅片",
+  "case.openImages": "查看影像",
+  "report.title": "诊断报告",
+  "report.none": "尚无已签署的报告。",
+  "report.awaitingCosign": "这份初步报告尚待上级医师审核签名。",
+  "report.version": "第 {n} 版",
+  "report.superseded": "已被新版本取代",
+  "report.signedBy": "签名：{names}",
+  "report.amendmentReason": "修订原因：{reason}",
+  "report.download": "下载 PDF（第 {n} 版）",
+  "report.downloading": "正在下载…",
+  "reportStatus.preliminary": "初步报告",
+  "reportStatus.final": "正式报告",
+  "reportStatus.amended": "修订报告",
+  "delivery.title": "回传医院",
+  "delivery.line": "{endpoint}，第 {n} 版",
+  "delivery.attempts": "尝试次数：{n}",
+  "deliveryStatus.pending": "等待发送",
+  "deliveryStatus.sending": "发送中",
+  "deliveryStatus.sent": "已送达",
+  "deliveryStatus.failed": "发送失败",
   "case.subspecialty": "亚专科",
   "case.reader": "阅片医生",
   "case.readerId": "用户 {id}",
@@ -558,6 +605,9 @@ export const zhCN: Messages = {
   "event.sla_breached": "已超过报告时限",
   "event.lease_expired": "阅片锁定到期，重新分派",
   "event.reader_offline": "医生已离线，重新分派",
+  "event.report_preliminary": "初步报告已签署",
+  "event.report_final": "正式报告已签署",
+  "event.report_amended": "修订报告已签署",
   "event.by": "操作用户 {id}",
   "event.byName": "操作人 {name}",
   "eventDetail.source": "来源",
@@ -576,6 +626,8 @@ export const zhCN: Messages = {
   "eventDetail.priority": "优先级",
   "eventDetail.level": "提醒级别",
   "eventDetail.deadline": "报告时限",
+  "eventDetail.report_id": "报告编号",
+  "eventDetail.version": "版本",
   "eventDetail.yes": "是",
   "eventDetail.no": "否",
   "reason.upload_complete": "上传完成",
@@ -592,4 +644,25 @@ export const zhCN: Messages = {
   "mode.push": "直接分派给一位医生",
   "mode.pool": "推送给多位医生待认领",
   "mode.none": "暂无符合条件的医生",
+};
+
+// Each area of the UI keeps its texts in its own file under areas/, with the same rule (English
+// defines the keys, Chinese has exactly the same); keys are prefixed by the area so none collide.
+export const en = {
+  ...baseEn,
+  ...reading.en,
+  ...viewer.en,
+  ...control.en,
+  ...admin.en,
+} as const;
+
+export type MessageKey = keyof typeof en;
+export type Messages = Record<MessageKey, string>;
+
+export const zhCN: Messages = {
+  ...baseZh,
+  ...reading.zhCN,
+  ...viewer.zhCN,
+  ...control.zhCN,
+  ...admin.zhCN,
 };

@@ -95,7 +95,7 @@ describe("live messages", () => {
       "case.updated",
     );
     // routing and the worklist move cases too: lists and the open detail refetch on these
-    for (const type of ["case.routed", "case.claimed", "case.assigned", "case.paused", "case.sla"]) {
+    for (const type of ["case.routed", "case.claimed", "case.assigned", "case.paused", "case.sla", "report.signed"]) {
       expect(caseEventOf(JSON.stringify({ type, case_id: 4, hospital_id: 1, reader_ids: [2] }))?.type).toBe(type);
     }
     expect(caseEventOf(JSON.stringify({ type: "hello", user_id: 3 }))).toBeNull();

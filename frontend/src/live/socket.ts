@@ -8,8 +8,9 @@ import type { LiveMessage } from "../api/types";
 export type LiveState = "connecting" | "open" | "closed";
 
 /** Events that change a case as the lists and the detail show it: each refetches. Routing and the
- * worklist add theirs (docs/worklist.md); case.alert is left out, it changes nothing on the case
- * (the case.routed that comes with it does). */
+ * worklist add theirs (docs/worklist.md), reporting its signatures and critical results
+ * (docs/reports.md); case.alert is left out, it changes nothing on the case (the case.routed that
+ * comes with it does). */
 export const CASE_EVENTS = new Set([
   "case.received",
   "case.ready",
@@ -19,6 +20,10 @@ export const CASE_EVENTS = new Set([
   "case.assigned",
   "case.paused",
   "case.sla",
+  "report.signed",
+  "critical.flagged",
+  "critical.communicated",
+  "critical.overdue",
 ]);
 
 export interface CaseEvent {
