@@ -16,7 +16,7 @@ FRONTEND_DEPS := frontend/node_modules/.package-lock.json
 FRONTEND_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
 	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
 
-.PHONY: install system-deps frontend run test test-embedded test-scaleout test-frontend lint bench clean
+.PHONY: install system-deps frontend run test test-embedded test-scaleout test-frontend lint bench bench-orthanc clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,8 +71,10 @@ BROWSER_TESTS := $(if $(or $(filter true,$(CI)),$(wildcard /usr/bin/chromium)),,
 test-embedded: install
 	$(BIN)/pytest $(BROWSER_TESTS)
 
+# The same suite, browser tests included, on PostgreSQL + Redis with an arq worker.
 test-scaleout: install
-	RADRELAY_TEST_DATABASE_URL=$(PG_TEST_URL) RADRELAY_TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest
+	RADRELAY_TEST_DATABASE_URL=$(PG_TEST_URL) RADRELAY_TEST_REDIS_URL=$(REDIS_TEST_URL) \
+	  $(BIN)/pytest $(BROWSER_TESTS)
 
 test-frontend: $(FRONTEND_DEPS)
 	cd frontend && npm run lint && npm test
@@ -85,6 +87,10 @@ bench: install
 	$(BIN)/python bench/dicomweb.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/reports.py
+
+# RadRelay next to Debian's Orthanc in a private network namespace (root; installs orthanc).
+bench-orthanc: install
+	bench/compare_orthanc.sh
 
 clean:
 	rm -rf $(VENV) var test-artifacts frontend/node_modules frontend/dist

@@ -68,6 +68,8 @@ from ingest import (
     ADMIN_PASSWORD,
     Hospital,
     Server,
+    add_server_options,
+    checked_backends,
     cores,
     cpu_model,
     load_average,
@@ -815,21 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metadata", type=int, default=20, help="metadata requests")
     parser.add_argument("--rendered", type=int, default=100, help="rendered frames")
     parser.add_argument("--clients", type=int, default=4, help="parallel frame clients")
-    parser.add_argument(
-        "--backends", default="embedded,postgres", help="comma-separated: embedded, postgres"
-    )
     parser.add_argument("--quick", action="store_true", help="1,000 studies, a 100-slice CT")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "RADRELAY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-        help="an existing database to connect to for CREATE/DROP DATABASE",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("RADRELAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-    )
     parser.add_argument(
         "--ready-timeout", type=float, default=900, help="seconds to wait for the indexing"
     )
@@ -839,26 +827,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the server during each phase; raw files go here"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="RADRELAY_X=VALUE",
-        help="a server setting for this run (repeatable), e.g. RADRELAY_LOG_LEVEL=warning",
-    )
+    add_server_options(parser, "RADRELAY_LOG_LEVEL=warning")
     args = parser.parse_args(argv)
-    for item in args.set:
-        name, sep, _ = item.partition("=")
-        if not sep or not name.startswith("RADRELAY_"):
-            parser.error(f"--set takes RADRELAY_NAME=VALUE, not {item!r}")
+    backends = checked_backends(parser, args)
     args.set = SERVER_DEFAULTS + args.set
     if args.quick:
         args.studies, args.slices = 1_000, 100
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(backends) - {"embedded", "postgres"}
-    if unknown:
-        parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         if not Path(harness.PY_SPY).exists():

@@ -782,15 +782,12 @@ def load_average() -> str:
         return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--instances", type=int, default=500, help="instances per scenario")
-    parser.add_argument("--size", type=int, default=512, help="rows and columns of each slice")
-    parser.add_argument("--batch", type=int, default=50, help="instances per STOW-RS request")
+def add_server_options(parser: argparse.ArgumentParser, set_example: str) -> None:
+    """The options every server benchmark takes: which backends, the PostgreSQL and Redis to
+    use, keeping the data directories, and server settings (``--set``)."""
     parser.add_argument(
         "--backends", default="embedded,postgres", help="comma-separated: embedded, postgres"
     )
-    parser.add_argument("--quick", action="store_true", help="a small smoke run (40 x 128x128)")
     parser.add_argument(
         "--pg-url",
         default=os.environ.get(
@@ -802,28 +799,43 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-url",
         default=os.environ.get("RADRELAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
-    parser.add_argument(
-        "--profile", type=Path, help="py-spy the server during each scenario; raw files go here"
-    )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="RADRELAY_X=VALUE",
-        help="a server setting for this run (repeatable), e.g. RADRELAY_INGEST_PROCESSES=4",
+        help=f"a server setting for this run (repeatable), e.g. {set_example}",
     )
-    args = parser.parse_args(argv)
+
+
+def checked_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """Checks ``--set`` and ``--backends`` (``parser.error`` on a mistake); the backends."""
     for item in args.set:
         name, sep, _ = item.partition("=")
         if not sep or not name.startswith("RADRELAY_"):
             parser.error(f"--set takes RADRELAY_NAME=VALUE, not {item!r}")
-    if args.quick:
-        args.instances, args.size, args.batch = 40, 128, 10
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"embedded", "postgres"}
     if unknown:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    return backends
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--instances", type=int, default=500, help="instances per scenario")
+    parser.add_argument("--size", type=int, default=512, help="rows and columns of each slice")
+    parser.add_argument("--batch", type=int, default=50, help="instances per STOW-RS request")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (40 x 128x128)")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server during each scenario; raw files go here"
+    )
+    add_server_options(parser, "RADRELAY_INGEST_PROCESSES=4")
+    args = parser.parse_args(argv)
+    backends = checked_backends(parser, args)
+    if args.quick:
+        args.instances, args.size, args.batch = 40, 128, 10
     if args.instances % 4:
         parser.error("--instances must be a multiple of 4 (four associations)")
     if args.profile:

@@ -31,6 +31,7 @@ RADRELAY = str(BIN / "radrelay")
 PG_URL = os.environ.get("RADRELAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("RADRELAY_TEST_REDIS_URL")
 ADMIN_PASSWORD = "admin-test-password"
+SERVER_LOG_LINES = 40
 
 
 def free_port() -> int:
@@ -51,6 +52,28 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, what: st
         time.sleep(interval)
 
 
+def _server_logs(item: pytest.Item) -> list[Path]:
+    logs: list[Path] = []
+    for value in getattr(item, "funcargs", {}).values():
+        server = value if isinstance(value, Server) else getattr(value, "server", None)
+        if isinstance(server, Server) and server.log_path not in logs:
+            logs.append(server.log_path)
+    return logs
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """A failed test shows the end of its server's log (the worker's jobs in scale-out mode):
+    CI keeps no files, and a timeout waiting for a job says nothing of why by itself."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        for path in _server_logs(item):
+            with contextlib.suppress(OSError):
+                tail = path.read_text(errors="replace").splitlines()[-SERVER_LOG_LINES:]
+                report.sections.append((f"end of {path.name}", "\n".join(tail)))
+    return report
+
+
 @contextlib.contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """A new, empty database for this run next to the given one, dropped afterwards."""
@@ -67,6 +90,34 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """Migrates the server's database and creates its admin (ADMIN_PASSWORD)."""
+    run_cli(env, "migrate")
+    run_cli(
+        env,
+        "users",
+        "create",
+        "admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        input=ADMIN_PASSWORD + "\n",
+    )
+
+
+def run_cli(
+    env: dict[str, str], *args: str, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``radrelay ARGS`` with the server's environment; with ``check``, a failure fails the test
+    with its output."""
+    result = subprocess.run(
+        [RADRELAY, *args], env=env, input=input, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"radrelay {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 @dataclass
@@ -98,19 +149,7 @@ class Server:
     def cli(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [RADRELAY, *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"radrelay {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_cli(self.env, *args, input=input, check=check)
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -204,16 +243,7 @@ def running_server(tmp: Path, **overrides: str) -> Iterator[Server]:
         # dicomweb-client sends Host without the port: the server must know its own address to
         # write absolute URLs (RetrieveURL, BulkDataURI), as a deployment behind a proxy does.
         env.setdefault("RADRELAY_PUBLIC_URL", server.url)
-        server.cli("migrate")
-        server.cli(
-            "users",
-            "create",
-            "admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-            input=ADMIN_PASSWORD + "\n",
-        )
+        prepare_database(env)
         server.start()
         try:
             yield server

@@ -68,6 +68,24 @@ class TestInProcess:
             await runtime.close()
         assert sorted(CALLS) == [("k:2", "first"), ("k:3", "third")]
 
+    async def test_a_finished_id_runs_again_only_once_its_result_expires(self) -> None:
+        ran: list[str] = []
+
+        async def note(ctx: dict[str, Any], n: str) -> None:
+            ran.append(n)
+
+        async def run(keep: float) -> list[str]:
+            ran.clear()
+            queue = jobs.InProcessQueue([note], [], {}, keep_result_seconds=keep)
+            for n in ("a", "b", "a", "c", "b"):
+                await queue.send([jobs.Job("note", f"id:{n}", {"n": n})])
+                await queue.drain()
+            return ran
+
+        assert await run(keep=3600) == ["a", "b", "c"]
+        # Kept no time at all: every id finished before the next send may run again.
+        assert await run(keep=0) == ["a", "b", "a", "c", "b"]
+
     def test_arguments_must_be_json(self) -> None:
         session = SimpleNamespace(info={})
         with pytest.raises(TypeError):

@@ -28,7 +28,7 @@ from radrelay.config import Settings
 from radrelay.delivery.endpoints import router as delivery_router
 from radrelay.dicomweb.endpoints import router as dicomweb_router
 from radrelay.dicomweb.endpoints import wado_uri_router
-from radrelay.errors import AppError, NotFound
+from radrelay.errors import AppError, DatabaseUnavailable, NotFound, QueueUnavailable
 from radrelay.experts.endpoints import router as experts_router
 from radrelay.hospitals.endpoints import router as hospitals_router
 from radrelay.ingest.endpoints import router as upload_router
@@ -114,18 +114,14 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
     @app.exception_handler(ConnectionError)
     @app.exception_handler(RedisConnectionError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # A dependency is down: say so plainly (503, retry later) instead of an opaque 500;
-        # nothing was acknowledged, so nothing is lost.
+        # A dependency is down: say which, plainly (503, retry later), instead of an opaque
+        # 500. The database failing means nothing was committed; Redis failing may come after a
+        # commit (sending the jobs), so its message does not claim that nothing was kept.
         log.warning("dependency unavailable: %s", type(exc).__name__)
-        return JSONResponse(
-            {
-                "error": "service_unavailable",
-                "message": "The database or job queue is unavailable; nothing was stored. "
-                "Try again shortly.",
-            },
-            status_code=503,
-            headers={"Retry-After": "5"},
+        error = (
+            QueueUnavailable() if isinstance(exc, RedisConnectionError) else DatabaseUnavailable()
         )
+        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

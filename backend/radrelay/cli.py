@@ -114,7 +114,7 @@ def worker(
 
     settings = _settings()
     if check:
-        raise typer.Exit(check_health(worker_settings(settings)))  # type: ignore[arg-type]
+        raise typer.Exit(check_health(worker_settings(settings, outlast_outages=False)))  # type: ignore[arg-type]
     _require_schema(settings)
     _require_rules(settings)
     _require_templates(settings)

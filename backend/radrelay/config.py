@@ -35,7 +35,46 @@ class Settings(BaseSettings):
     )
     queue_name: str = Field(default="radrelay:queue", description="arq queue name.")
     storage_url: str | None = Field(
-        default=None, description="Where DICOM files live; default file://<data_dir>/storage."
+        default=None,
+        description="Where DICOM files and report PDFs live: file:///path, or s3://bucket/prefix "
+        "for an S3-compatible bucket (received objects wait in a local cache under data_dir, "
+        "which the API, gateway and worker processes must share, until a job sends them); "
+        "default file://<data_dir>/storage.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="The S3 API of a compatible store (http://127.0.0.1:8333, "
+        "https://minio.example.org); none: AWS's own endpoint for the region.",
+    )
+    s3_region: str | None = Field(
+        default=None, description="The bucket's region; none: boto3's default (us-east-1)."
+    )
+    s3_access_key: str | None = Field(
+        default=None,
+        description="Access key id for the bucket; none (with no secret key): boto3's usual "
+        "chain (AWS_* variables, shared files, an instance role).",
+    )
+    s3_secret_key: str | None = Field(
+        default=None, description="Secret access key that goes with RADRELAY_S3_ACCESS_KEY."
+    )
+    s3_create_bucket: bool = Field(
+        default=False,
+        description="Create the bucket when the storage check finds it missing (a development "
+        "or compose store); production buckets are made, with their policies, beforehand.",
+    )
+    s3_cache_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=0,
+        description="Local copies of objects already in the bucket (recently received or read) "
+        "kept under data_dir/s3-cache for reading; the least recently used beyond this are "
+        "removed. Objects not yet sent are never removed.",
+    )
+    s3_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often objects still only in the receive cache are sent to the bucket "
+        "again (after a crash or an outage), sent copies are dropped from it and the read "
+        "cache is trimmed.",
     )
     secret_key: str | None = Field(
         default=None,
@@ -154,6 +193,13 @@ class Settings(BaseSettings):
         description="How often the retry loop looks for deliveries whose next attempt is due "
         "and for attempts a dead worker left unfinished.",
     )
+    delivery_claim_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long an attempt's claim on a delivery lasts without a sign of life "
+        "from the worker sending it (it renews the claim every third of this); a worker that "
+        "died mid-send is noticed after this, and the delivery is sent again.",
+    )
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus must present at /metrics; none: /metrics is open "
@@ -179,6 +225,23 @@ class Settings(BaseSettings):
         if self.storage_url:
             return self.storage_url
         return f"file://{(self.data_dir / 'storage').resolve()}"
+
+    @property
+    def receive_storage_url(self) -> str:
+        """Where ingest writes a received object: the storage itself, or for object storage
+        its local receive cache (a worker sends the objects on later), so no upload is on the
+        receive path."""
+        url = self.resolved_storage_url
+        if url.startswith("s3://"):
+            return f"file://{(self.s3_cache_dir / 'pending').resolve()}"
+        return url
+
+    @property
+    def s3_cache_dir(self) -> Path:
+        """Object storage's local side, on the file system of ``tmp_dir`` (received files are
+        linked in, not copied): ``pending/`` objects not yet in the bucket, ``cached/`` copies
+        of objects that are."""
+        return self.data_dir / "s3-cache"
 
     @property
     def tmp_dir(self) -> Path:

@@ -95,3 +95,45 @@ class ServiceUnavailable(AppError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached: nothing was committed, so nothing of the request was
+    kept."""
+
+    def __init__(
+        self,
+        message: str = "The database is unavailable, so nothing was stored. Try again shortly.",
+        **kw: Any,
+    ):
+        super().__init__(message, headers={"Retry-After": "5"}, **kw)
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The job queue (Redis) cannot be reached. Ingest checks it before receiving, because what
+    it received now could be neither routed nor announced; when it fails after a commit, what
+    was committed is kept and sending it again is harmless (a resend is a duplicate)."""
+
+    def __init__(
+        self,
+        message: str = "The job queue is unavailable. Try again shortly; anything of this "
+        "request that was already stored is kept, and sending it again is harmless.",
+        **kw: Any,
+    ):
+        super().__init__(message, headers={"Retry-After": "5"}, **kw)
+
+
+class InsufficientStorage(ServiceUnavailable):
+    """Our disk is full (the receive area, the receive cache or file storage): nothing of the
+    request was kept. Temporary, as a 503 is, so the sender keeps what it has and retries."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(
+        self,
+        message: str = "The server's disk is full, so nothing of this request was stored. "
+        "Try again later; the administrator must free space.",
+        **kw: Any,
+    ):
+        super().__init__(message, headers={"Retry-After": "60"}, **kw)

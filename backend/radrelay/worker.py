@@ -10,7 +10,12 @@ from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from radrelay.archive.tasks import offload_objects, offload_sweep
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
 from radrelay.delivery.tasks import deliver, delivery_retry
@@ -28,6 +33,7 @@ FUNCTIONS: list[jobs.JobFunction] = [
     route_case,
     expert_offline,
     deliver,
+    offload_objects,
 ]
 
 
@@ -37,18 +43,32 @@ def periodic(settings: Settings) -> list[jobs.Periodic]:
         jobs.Periodic(sla_watch, settings.sla_watch_seconds),
         jobs.Periodic(critical_watch, settings.sla_watch_seconds),
         jobs.Periodic(delivery_retry, settings.delivery_retry_seconds),
+        jobs.Periodic(offload_sweep, settings.s3_sweep_seconds),
     ]
 
 
-def worker_settings(settings: Settings) -> type:
-    """arq's WorkerSettings for these settings (arq reads class attributes)."""
+def worker_settings(settings: Settings, *, outlast_outages: bool = True) -> type:
+    """arq's WorkerSettings for these settings (arq reads class attributes).
+
+    ``outlast_outages``: the worker's Redis commands retry, with a backoff of up to 5 s, for as
+    long as Redis is unreachable, so a worker waits out an outage and carries on by itself
+    (arq would otherwise end the process at the first failed poll). Not for the health check,
+    which must answer rather than wait."""
     if not settings.redis_url:
         raise RuntimeError("radrelay worker needs RADRELAY_REDIS_URL")
     redis = RedisSettings.from_dsn(settings.redis_url)
+    if outlast_outages:
+        # OSError too: a refused connection is raised as it comes from the socket.
+        errors = (RedisConnectionError, RedisTimeoutError, OSError)
+        redis.retry = Retry(ExponentialBackoff(cap=5, base=0.2), -1, errors)  # type: ignore[arg-type]
+        redis.retry_on_error = list(errors)
     step = max(1, int(settings.sweep_interval_seconds))
     seconds = set(range(0, 60, step))
     watch_seconds = set(range(0, 60, max(1, min(59, int(settings.sla_watch_seconds)))))
     retry_seconds = set(range(0, 60, max(1, min(59, int(settings.delivery_retry_seconds)))))
+    # Sweeps of a minute or more: once a minute (cron has no longer step of seconds).
+    offload_step = max(1, int(settings.s3_sweep_seconds))
+    offload_seconds = set(range(0, 60, offload_step)) if offload_step < 60 else {0}
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         if settings.worker_metrics_port:
@@ -89,6 +109,12 @@ def worker_settings(settings: Settings) -> type:
             cron(
                 telemetry.instrumented(delivery_retry),
                 second=retry_seconds,
+                run_at_startup=True,
+                unique=True,
+            ),
+            cron(
+                telemetry.instrumented(offload_sweep),
+                second=offload_seconds,
                 run_at_startup=True,
                 unique=True,
             ),

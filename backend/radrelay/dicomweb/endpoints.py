@@ -35,7 +35,6 @@ DICOM_JSON = "application/dicom+json"
 # Whole studies and series can grow (late instances): revalidate. One instance never changes.
 _REVALIDATE = "private, no-cache"
 _IMMUTABLE = "private, max-age=31536000, immutable"
-_CHUNK = 1 << 20
 
 
 def _base(request: Request) -> str:
@@ -174,12 +173,6 @@ async def _locate(
     return objs
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as fp:
-        while chunk := await asyncio.to_thread(fp.read, _CHUNK):
-            yield chunk
-
-
 async def _retrieve(
     request: Request,
     runtime: Runtime,
@@ -199,15 +192,17 @@ async def _retrieve(
     if (unchanged := _unchanged(request, tag, cache)) is not None:
         return unchanged
     dicomweb.audit(runtime, principal, "dicomweb.retrieve", objs)
-    paths = [dicomweb.path_of(runtime, o) for o in objs]
+    await dicomweb.check_stored(runtime, objs)
     body = media.Multipart(media.DICOM)
 
     async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
-        for obj, path, syntax in zip(objs, paths, syntaxes, strict=True):
+        for obj, syntax in zip(objs, syntaxes, strict=True):
             content_type = f"{media.DICOM}; transfer-syntax={syntax}"
             if syntax == obj.transfer_syntax_uid:
-                yield content_type, _file_chunks(path)
+                # As stored: from the local file, or streamed from object storage.
+                yield content_type, dicomweb.object_chunks(runtime, obj)
             else:
+                path = await dicomweb.path_of(runtime, obj)
                 yield content_type, await _in_thread(pixels.transcode, path, syntax)
 
     return StreamingResponse(
@@ -230,7 +225,7 @@ async def _single_file(
     if (unchanged := _unchanged(request, tag, _IMMUTABLE)) is not None:
         return unchanged
     dicomweb.audit(runtime, principal, "dicomweb.retrieve", [obj])
-    path = dicomweb.path_of(runtime, obj)
+    path = await dicomweb.path_of(runtime, obj)
     headers = {"ETag": tag, "Cache-Control": _IMMUTABLE}
     if syntax != obj.transfer_syntax_uid:
         data = await _in_thread(pixels.transcode, path, syntax)
@@ -376,7 +371,7 @@ async def _frames_response(
     tag = etag([obj], "frames", list(numbers), form)
     if (unchanged := _unchanged(request, tag, _IMMUTABLE)) is not None:
         return unchanged
-    path = dicomweb.path_of(runtime, obj)
+    path = await dicomweb.path_of(runtime, obj)
     dicomweb.audit(runtime, principal, action, [obj])
     body = media.Multipart(form.content_type.split(";")[0])
     headers = {"ETag": tag, "Cache-Control": _IMMUTABLE}
@@ -448,7 +443,7 @@ async def retrieve_bulkdata(
     ranges = media.parse_accept(request.headers.get("accept"))
     if not any(r.media_type in (media.OCTETS, "*/*", "application/*") for r in ranges):
         raise NotAcceptable(f'Bulk data is sent as multipart/related; type="{media.OCTETS}".')
-    path = dicomweb.path_of(runtime, obj)
+    path = await dicomweb.path_of(runtime, obj)
     elem = await asyncio.to_thread(bulk_value, path, position)
     if elem is None or not isinstance(elem.value, bytes | bytearray):
         raise NotFound(f"The instance has no bulk data at {position}.")
@@ -512,14 +507,14 @@ async def _rendered(
     headers = {"ETag": tag, "Cache-Control": cache}
     if thumbnail:
         obj = images[len(images) // 2]
-        data = await _in_thread(pixels.thumbnail, dicomweb.path_of(runtime, obj), params)
+        data = await _in_thread(pixels.thumbnail, await dicomweb.path_of(runtime, obj), params)
         return Response(data, media_type=params.media_type, headers=headers)
     if not multipart:
         # A single image was asked for (image/jpeg, not multipart/related; so do dicomweb-client
         # and browsers): the first frame asked for, of the first image.
         obj = images[0]
         first = frames[0] if frames else 1
-        data = await _in_thread(pixels.render, dicomweb.path_of(runtime, obj), first, params)
+        data = await _in_thread(pixels.render, await dicomweb.path_of(runtime, obj), first, params)
         return Response(data, media_type=params.media_type, headers=headers)
     # One part per image: the first frame of each instance, or the frames asked for.
     jobs = [(o, n) for o in images for n in (frames or [1])]
@@ -527,7 +522,7 @@ async def _rendered(
 
     async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
         for obj, n in jobs:
-            path = dicomweb.path_of(runtime, obj)
+            path = await dicomweb.path_of(runtime, obj)
             yield params.media_type, await _in_thread(pixels.render, path, n, params)
 
     return StreamingResponse(body.join(parts()), media_type=body.content_type, headers=headers)
@@ -669,5 +664,7 @@ async def wado_uri(
     if (unchanged := _unchanged(request, tag, _IMMUTABLE)) is not None:
         return unchanged
     dicomweb.audit(runtime, principal, "dicomweb.rendered", [obj])
-    data = await _in_thread(pixels.render, dicomweb.path_of(runtime, obj), frame_number, params)
+    data = await _in_thread(
+        pixels.render, await dicomweb.path_of(runtime, obj), frame_number, params
+    )
     return Response(data, media_type=kind, headers={"ETag": tag, "Cache-Control": _IMMUTABLE})

@@ -10,25 +10,29 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.audit.service import access_log
-from radrelay.auth.schemas import Principal
-from radrelay.cases.auth import scope_of
+from radrelay.auth.schemas import Principal, Role
+from radrelay.cases.auth import Scope, scope_of
 from radrelay.dicomweb import metadata as meta
 from radrelay.dicomweb import qido
 from radrelay.dicomweb.repository import Located, repository
 from radrelay.errors import NotFound
 from radrelay.kit import pool
+from radrelay.kit.db import utcnow
 from radrelay.kit.runtime import Runtime
-from radrelay.kit.storage import StorageError
+from radrelay.kit.storage import ObjectMissing, StorageError
+from radrelay.reporting.service import reports
 
-# Metadata of this many objects is computed and saved per transaction.
+# Metadata of this many objects is computed and saved per transaction (and as many objects
+# are looked for in object storage at once).
 _BATCH = 50
+_CHUNK = 1 << 20
 # A viewer asks for an instance's frames, rendered frames and metadata in quick succession:
 # where it is and that the caller may see it is remembered this long (and so is a lost
 # assignment honoured this late at most).
@@ -50,6 +54,15 @@ def etag(objects: Sequence[Located], *variant: object) -> str:
     return f'"{h.hexdigest()[:40]}"'
 
 
+async def _wider(session: AsyncSession, principal: Principal) -> Scope | None:
+    """A radiologist's scope with the studies waiting for their co-signature (reporting's
+    rule), when it adds any; None otherwise, and for everyone else without a query."""
+    if principal.role != Role.radiologist:
+        return None
+    scope = await reports.image_scope(session, principal, utcnow())
+    return scope if scope.cosign_hospital_ids else None
+
+
 class DicomwebService:
     async def search(
         self,
@@ -61,7 +74,8 @@ class DicomwebService:
     ) -> tuple[list[dict[str, Any]], bool]:
         """Results as DICOM JSON, and whether more lie beyond ``limit``."""
         attrs = qido.returned(query, scoped)
-        rows = await repository.search(session, scope_of(principal), query)
+        scope = await _wider(session, principal) or scope_of(principal)
+        rows = await repository.search(session, scope, query)
         results = []
         for values in rows[: query.limit]:
             url = f"{base}/studies/{values['StudyInstanceUID']}"
@@ -75,7 +89,10 @@ class DicomwebService:
     async def check_study(
         self, session: AsyncSession, principal: Principal, study_uid: str
     ) -> None:
-        if not await repository.study_pks(session, study_uid, scope_of(principal)):
+        if await repository.study_pks(session, study_uid, scope_of(principal)):
+            return
+        wider = await _wider(session, principal)
+        if wider is None or not await repository.study_pks(session, study_uid, wider):
             raise NotFound("No such study in the archive, or not one you may see.")
 
     async def locate(
@@ -89,6 +106,8 @@ class DicomwebService:
         with_document: bool = False,
     ) -> list[Located]:
         """The objects named by the URL, or 404: absent and out of scope look the same."""
+        # The studies a senior opens to co-sign are looked up only when the case scope has
+        # nothing: a viewer's many requests for a case it holds cost no extra query.
         found = await repository.locate(
             session,
             scope_of(principal),
@@ -97,6 +116,11 @@ class DicomwebService:
             sop_uid,
             with_document=with_document,
         )
+        wider = None if found else await _wider(session, principal)
+        if wider is not None:
+            found = await repository.locate(
+                session, wider, study_uid, series_uid, sop_uid, with_document=with_document
+            )
         if not found:
             what = "instance" if sop_uid else "series" if series_uid else "study"
             raise NotFound(f"No such {what} in the archive, or not one you may see.")
@@ -140,12 +164,37 @@ class DicomwebService:
             principal, "dicomweb.search", study_pk=None, hospital_id=None, items=results
         )
 
-    def path_of(self, runtime: Runtime, obj: Located) -> Path:
+    async def path_of(self, runtime: Runtime, obj: Located) -> Path:
+        """A local file of the object, for pydicom and frame offsets: the stored file, or with
+        object storage a cached copy, downloaded first if need be. An index row without its
+        object is damage, not a user error: ``ObjectMissing`` says so loudly."""
         path = runtime.storage.local_path(obj.storage_key)
-        if path is None or not path.exists():
-            # An index row without its file is damage, not a user error: say it loudly.
-            raise StorageError(f"stored object {obj.instance_pk} is missing from storage")
-        return path
+        if path is not None:
+            return path
+        return await asyncio.to_thread(runtime.storage.fetch, obj.storage_key)
+
+    async def check_stored(self, runtime: Runtime, objs: Sequence[Located]) -> None:
+        """Raise ``ObjectMissing`` before a response starts if one of the objects is nowhere:
+        a multipart answer cut short halfway would look like a smaller study."""
+        remote = [o.storage_key for o in objs if runtime.storage.local_path(o.storage_key) is None]
+        for start in range(0, len(remote), _BATCH):
+            keys = remote[start : start + _BATCH]
+            found = await asyncio.gather(
+                *(asyncio.to_thread(runtime.storage.exists, key) for key in keys)
+            )
+            for key, there in zip(keys, found, strict=True):
+                if not there:
+                    raise ObjectMissing(key)
+
+    async def object_chunks(self, runtime: Runtime, obj: Located) -> AsyncIterator[bytes]:
+        """The object's bytes as stored, read from the local file or streamed from the
+        bucket, a chunk at a time."""
+        fp = await asyncio.to_thread(runtime.storage.open, obj.storage_key)
+        try:
+            while chunk := await asyncio.to_thread(fp.read, _CHUNK):
+                yield chunk
+        finally:
+            fp.close()
 
     async def complete(self, runtime: Runtime, objs: Sequence[Located]) -> list[Located]:
         """The objects with their metadata, computing (and keeping) what is missing: objects
@@ -179,10 +228,8 @@ class DicomwebService:
     async def _describe(
         self, runtime: Runtime, objs: Sequence[Located]
     ) -> list[tuple[Located, dict[str, Any]]]:
-        futures = [
-            asyncio.wrap_future(pool.submit(runtime, meta.describe, self.path_of(runtime, o)))
-            for o in objs
-        ]
+        paths = await asyncio.gather(*(self.path_of(runtime, o) for o in objs))
+        futures = [asyncio.wrap_future(pool.submit(runtime, meta.describe, path)) for path in paths]
         results = await asyncio.gather(*futures)
         return [
             (

@@ -79,6 +79,7 @@ async def upload(
     if principal.role == Role.radiologist:
         raise Forbidden("Radiologists read studies; sending them is for hospital staff.")
     settings = runtime.settings
+    await ingest.require_queue(runtime)
     body = await receive_multipart(
         request,
         settings.tmp_dir,

@@ -11,7 +11,8 @@ studies from a modality or their PACS.
   is committed before the response. Statuses (PS3.4 B.2.3):
 
   - 0x0000 success, also for an identical resend and for a conflicting object (kept, flagged);
-  - 0xA700 out of resources: our database or storage failed; the sender should retry;
+  - 0xA700 out of resources: our database, job queue or storage failed, or our disk is full;
+    the sender should retry;
   - 0xA900 data set does not match SOP class: a required UID is missing or invalid;
   - 0xC000 cannot understand: the data set cannot be parsed or is truncated.
 
@@ -51,6 +52,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
+from radrelay.errors import ServiceUnavailable
 from radrelay.hospitals.service import CallingAE, hospitals
 from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import FileOutcome
@@ -71,6 +73,39 @@ _RECEIVE_PREFIX = "cstore-"
 _STALE_SECONDS = 3600.0
 
 
+class _ReceiveFile:
+    """pynetdicom's file for one incoming data set, which outlives a full disk: a write that
+    fails is remembered (``failed``) instead of raised, so the C-STORE is still read to its end
+    and answered 0xA700, where pynetdicom would otherwise abort the association and leave the
+    sender without an answer. pynetdicom uses ``name``, ``write``, ``file.flush`` and
+    ``close``."""
+
+    def __init__(self, tmp_dir: Path, **kwargs: Any):
+        self._file = NamedTemporaryFile(dir=tmp_dir, prefix=_RECEIVE_PREFIX, **kwargs)
+        self.name = self._file.name
+        self.file = self
+        self.failed: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.failed is None:
+            try:
+                return self._file.write(data)
+            except OSError as exc:
+                self.failed = exc
+        return len(data)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self.failed = exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # flushing the rest fails again on a full disk
+            self._file.close()
+
+
 def _receive_into(tmp_dir: Path) -> None:
     """pynetdicom writes each incoming data set to ``NamedTemporaryFile()`` in the system's
     temporary directory and has no setting for where. Point it at our receive area, on the file
@@ -78,9 +113,7 @@ def _receive_into(tmp_dir: Path) -> None:
     storage rather than copied and fsynced again, and /tmp (often a small tmpfs) does not fill
     up with objects in flight."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    dimse_messages.NamedTemporaryFile = partial(  # type: ignore[assignment]
-        NamedTemporaryFile, dir=tmp_dir, prefix=_RECEIVE_PREFIX
-    )
+    dimse_messages.NamedTemporaryFile = partial(_ReceiveFile, tmp_dir)  # type: ignore[assignment]
     cutoff = time.time() - _STALE_SECONDS
     for leftover in tmp_dir.glob(f"{_RECEIVE_PREFIX}*"):
         with contextlib.suppress(OSError):
@@ -226,14 +259,30 @@ class DicomGateway:
             state = self._assocs.get(id(event.assoc))
         if state is None:  # cannot happen: unknown callers never get an association
             return dicom.OUT_OF_RESOURCES
+        request = cast(C_STORE, event.request)
+        received = getattr(request, "_dataset_file", None)
+        if isinstance(received, _ReceiveFile) and received.failed is not None:
+            log.error("C-STORE could not be received: %s", received.failed.strerror)
+            state.failed += 1
+            return dicom.OUT_OF_RESOURCES
+        try:
+            self._call(ingest.require_queue(self.runtime), timeout=10)
+        except Exception:
+            state.failed += 1
+            return dicom.OUT_OF_RESOURCES
         path = Path(event.dataset_path)
-        sop_uid = str(cast(C_STORE, event.request).AffectedSOPInstanceUID or "")
+        sop_uid = str(request.AffectedSOPInstanceUID or "")
         # Inspect and store the file here, in the association's thread; only the index row
         # goes through the event loop.
         try:
             prepared = ingest.prepare(
                 self.runtime, state.calling.hospital_id, Received(sop_uid, path)
             )
+        except ServiceUnavailable as exc:
+            # Our disk is full or storage is down: the sender should retry later.
+            log.warning("C-STORE refused: %s", exc.message)
+            state.failed += 1
+            return dicom.OUT_OF_RESOURCES
         except OSError:
             # Our temporary file could not be read: our fault, the sender should retry.
             log.exception("C-STORE could not be inspected")

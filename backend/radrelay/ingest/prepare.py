@@ -15,7 +15,13 @@ from pathlib import Path
 from radrelay.archive.keys import storage_key
 from radrelay.ingest.schemas import FileOutcome, Outcome
 from radrelay.kit import dicom
-from radrelay.kit.storage import Storage, StorageError, open_storage
+from radrelay.kit.storage import (
+    Storage,
+    StorageError,
+    disk_error,
+    disk_full,
+    open_storage,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def prepare(
     config: PrepareConfig, hospital_id: int, item: Received, expected_study: str | None = None
 ) -> Prepared | FileOutcome:
     """Inspect one object and store its file. A refusal is a ``FileOutcome`` that names the
-    object's UIDs when they can be read at all."""
+    object's UIDs when they can be read at all; a full disk raises ``InsufficientStorage``."""
     try:
         size = item.path.stat().st_size
         if size == 0:
@@ -65,6 +71,9 @@ def prepare(
             )
         inspected = dicom.inspect_file(item.path, config.tmp_dir)
     except OSError as exc:
+        if disk_full(exc):
+            # A full disk refuses the whole request (507 / 0xA700), not this object alone.
+            raise disk_error(exc, "copy a received object") from exc
         # Our receive area failed us (disk error, file gone): not the sender's fault.
         return FileOutcome(
             name=item.name,

@@ -5,7 +5,9 @@ C-STORE: prepare (inspect, store the file; in a worker process, ``ingest.prepare
 Order matters for "nothing half-stored, nothing acknowledged lost": the file is written and
 fsynced under its final key before its index row is added, and the caller acknowledges only after
 the unit of work commits. A crash before the commit leaves at most an unreferenced file, never a
-row without its file, and the sender, who got no success, sends again.
+row without its file, and the sender, who got no success, sends again. With object storage the
+file is written to the local receive cache, and a job sends it to the bucket after the commit
+(``archive.offload``): no upload on the receive path.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.archive.offload import offload_soon
 from radrelay.archive.service import archive
 from radrelay.audit.service import audit
 from radrelay.auth.schemas import Principal
 from radrelay.cases.schemas import ClinicalInfo, Source
 from radrelay.cases.service import cases
+from radrelay.errors import QueueUnavailable
 from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, prepare
 from radrelay.ingest.schemas import FileOutcome, Outcome
 from radrelay.kit import dicom, pool
@@ -84,16 +88,38 @@ def _ids(runtime: Runtime) -> _Ids:
     return ids  # type: ignore[no-any-return]
 
 
+_QUEUE_PING_TIMEOUT = 2.0
+
+
 class IngestService:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+
+    async def require_queue(self, runtime: Runtime) -> None:
+        """Refuse to receive while the job queue is unreachable (``QueueUnavailable``: 503,
+        0xA700 for C-STORE). A study taken in now could be neither routed nor announced while
+        its sender believes it delivered; told to retry, the sender keeps it and sends it again
+        once the queue is back. One PING per request or C-STORE, a fraction of a millisecond on
+        a local Redis. Embedded, the queue is this process and always answers."""
+        try:
+            assert runtime.jobs is not None
+            await asyncio.wait_for(runtime.jobs.ping(), _QUEUE_PING_TIMEOUT)
+        except Exception as exc:
+            log.warning(
+                "refusing to receive: the job queue is unavailable (%s)", type(exc).__name__
+            )
+            raise QueueUnavailable(
+                "The job queue is unavailable, so nothing was received: what arrives now could "
+                "not be routed. Send it again shortly."
+            ) from exc
 
     def _submit(
         self, runtime: Runtime, hospital_id: int, item: Received, expected_study: str | None
     ) -> Future[Prepared | FileOutcome]:
         settings = runtime.settings
+        # Object storage: the local receive cache; the bucket is written after the commit.
         config = PrepareConfig(
-            settings.tmp_dir, settings.resolved_storage_url, settings.max_instance_bytes
+            settings.tmp_dir, settings.receive_storage_url, settings.max_instance_bytes
         )
         return pool.submit(runtime, prepare, config, hospital_id, item, expected_study)
 
@@ -155,6 +181,7 @@ class IngestService:
             if isinstance(item, Prepared):
                 by_study[item.inspected.header.study_instance_uid].append(i)
         batches = []
+        first_new: str | None = None
         # Studies in UID order: two requests touching the same studies take their locks in the
         # same order and cannot deadlock.
         for _, positions in sorted(by_study.items()):
@@ -169,6 +196,8 @@ class IngestService:
             results = await self._index_study(runtime, session, origin, group, batch)
             for i, outcome in zip(positions, results, strict=True):
                 outcomes[i] = outcome
+                if first_new is None and outcome.outcome in (Outcome.stored, Outcome.conflict):
+                    first_new = cast(Prepared, items[i]).inspected.sha256
             batches.append(batch)
         for batch in batches:
             await archive.count_added(
@@ -181,6 +210,8 @@ class IngestService:
             await cases.record_arrivals(
                 session, batch.case_id, count=batch.new_instances, conflicts=batch.conflicts
             )
+        if first_new is not None:
+            offload_soon(runtime, session, origin.hospital_id, first_new)
         return cast(list[FileOutcome], outcomes)
 
     async def _open_study(

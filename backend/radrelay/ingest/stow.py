@@ -72,6 +72,7 @@ async def _store(
     _check_accept(request)
     _check_content_type(request)
     hospital_id = await sending_hospital(runtime, principal, hospital_code)
+    await ingest.require_queue(runtime)
     # Each part is prepared (inspected, stored) in a worker as soon as it has arrived, while
     # the rest of the body is still being received.
     slots: list[FileOutcome | asyncio.Future[Prepared | FileOutcome]] = []

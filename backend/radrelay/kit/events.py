@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = logging.getLogger(__name__)
 
 PENDING = "pending_events"
-CHANNEL = "radrelay:events"
+
+
+def channel_for(queue_name: str) -> str:
+    """The pub/sub channel of one deployment, named after its job queue: two deployments (or
+    test runs) sharing a Redis must not hear each other's events, whose hospital and case ids
+    would otherwise reach the users who hold the same ids in the other database."""
+    return f"{queue_name}:events"
 
 
 def publish(session: AsyncSession, event: dict[str, Any]) -> None:
@@ -30,7 +36,7 @@ def publish(session: AsyncSession, event: dict[str, Any]) -> None:
 
 
 class EventBus:
-    def __init__(self, redis_url: str | None = None, channel: str = CHANNEL):
+    def __init__(self, redis_url: str | None, channel: str):
         self.redis_url = redis_url
         self.channel = channel
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()

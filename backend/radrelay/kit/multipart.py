@@ -8,6 +8,7 @@ before it fills the disk. The caller owns the files (``ReceivedBody.cleanup``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import ClientDisconnect, Request
 
 from radrelay.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from radrelay.kit.storage import disk_error
 
 
 @dataclass
@@ -164,6 +166,10 @@ async def receive_multipart(
     except ClientDisconnect:
         _abort(body, state)
         raise
+    except OSError as exc:
+        # Writing to the receive area failed (a full disk): nothing of the request is kept.
+        _abort(body, state)
+        raise disk_error(exc, "receive a request body") from exc
     except BaseException:
         _abort(body, state)
         raise
@@ -182,5 +188,7 @@ async def receive_multipart(
 def _abort(body: ReceivedBody, state: dict[str, object]) -> None:
     fh = state.get("file")
     if fh is not None:
-        fh.close()  # type: ignore[attr-defined]
+        # Closing flushes what is buffered, which fails again on a full disk.
+        with contextlib.suppress(OSError):
+            fh.close()  # type: ignore[attr-defined]
     body.cleanup()

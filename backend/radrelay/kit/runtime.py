@@ -27,8 +27,8 @@ class Runtime:
         # Read once: resolving may read the key file, and every authenticated request needs it.
         self.secret_key = settings.resolved_secret_key()
         self.db = Database(settings.resolved_database_url)
-        self.storage: Storage = open_storage(settings.resolved_storage_url)
-        self.events = events.EventBus(settings.redis_url)
+        self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
+        self.events = events.EventBus(settings.redis_url, events.channel_for(settings.queue_name))
         self.jobs: jobs.JobQueue | None = None
         # Process-local state that domains keep (by name) for the life of this runtime: caches,
         # worker pools. Anything that must be released registers a closer with ``on_close``.

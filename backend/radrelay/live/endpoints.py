@@ -3,6 +3,8 @@
 Browsers cannot set headers on a WebSocket, so the access token comes as ``?token=``. Each event
 names its hospital; a user gets only events of cases they may see, through the same rule as the
 case list (``cases.auth``). Events carry ids, never patient data: the client fetches the case.
+A connection whose account is deactivated, or moved to another hospital, is closed with 1008 as
+soon as the change is committed (``auth.service.ACCOUNT_CHANGED``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from radrelay.auth.service import ACCOUNT_CHANGED, account_check
 from radrelay.auth.tokens import read_access_token
 from radrelay.cases import auth as case_auth
 from radrelay.errors import Unauthenticated
@@ -26,9 +29,11 @@ _PING_SECONDS = 25
 @router.websocket("/ws")
 async def live_events(websocket: WebSocket, token: str = "") -> None:
     runtime: Runtime = websocket.app.state.runtime
+    accounts = account_check(runtime)
     await websocket.accept()
     try:
         principal = read_access_token(token, runtime.secret_key)
+        await accounts.verify(principal)
     except Unauthenticated as exc:
         # Accepted first, then closed with 1008 (policy violation): a browser can only see a
         # close code after the handshake, and this one tells it to refresh the token rather than
@@ -56,7 +61,17 @@ async def live_events(websocket: WebSocket, token: str = "") -> None:
                     await websocket.send_json({"type": "ping"})
                     continue
                 event, next_event = next_event.result(), None
-                if scope.sees_event(event):
+                if event.get("type") == ACCOUNT_CHANGED:
+                    if event.get("user_id") == principal.user_id:
+                        # Deactivated, or moved to another hospital: 1008 makes the client
+                        # refresh its token, which fails or brings the new hospital.
+                        accounts.forget(principal.user_id)
+                        try:
+                            await accounts.verify(principal)
+                        except Unauthenticated as exc:
+                            await websocket.close(code=1008, reason=exc.message[:120])
+                            return
+                elif scope.sees_event(event):
                     await websocket.send_json(event)
         except WebSocketDisconnect:
             pass
