@@ -215,11 +215,14 @@ class DicomwebRepository:
 
     async def save_metadata(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         # Two readers may compute the same object's metadata at once; both results are equal.
+        # Rows go in instance_pk order: two transactions inserting overlapping rows (a viewer's
+        # request and the indexing job) then wait on each other in one direction only, where
+        # two different orders deadlock on PostgreSQL.
         if rows:
             stmt = insert_ignoring_conflicts(
                 session, InstanceMetadata.__table__, None, ["instance_pk"]
             )
-            await session.execute(stmt, list(rows))
+            await session.execute(stmt, sorted(rows, key=lambda row: row["instance_pk"]))
 
     async def study_pks(self, session: AsyncSession, study_uid: str, scope: Scope) -> list[int]:
         return list(
