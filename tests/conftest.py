@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,9 @@ RADRELAY = str(BIN / "radrelay")
 PG_URL = os.environ.get("RADRELAY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("RADRELAY_TEST_REDIS_URL")
 ADMIN_PASSWORD = "admin-test-password"
-SERVER_LOG_LINES = 40
+# How much of a failed test's server logs to show: the jobs before it gave up, and the stack
+# dumps (dozens of lines per thread and task).
+LOG_LINES = 150
 
 
 def free_port() -> int:
@@ -52,24 +55,47 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, what: st
         time.sleep(interval)
 
 
-def _server_logs(item: pytest.Item) -> list[Path]:
+def _dump_stacks(pid: int) -> None:
+    """Ask a RadRelay process for its thread stacks (SIGUSR1) and asyncio tasks (SIGUSR2),
+    which it writes to its log (kit/diagnostics.py)."""
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _logs_of_failed(item: pytest.Item) -> list[Path]:
+    """The logs of the servers and tests/cluster.py clusters the test used (found by shape:
+    cluster.py imports this module); each live process is asked for its stacks first."""
     logs: list[Path] = []
     for value in getattr(item, "funcargs", {}).values():
         server = value if isinstance(value, Server) else getattr(value, "server", None)
         if isinstance(server, Server) and server.log_path not in logs:
+            for popen in server.procs:
+                if popen.poll() is None:
+                    _dump_stacks(popen.pid)
             logs.append(server.log_path)
+        cluster = getattr(value, "c", value)
+        for proc in getattr(cluster, "procs", []):
+            if hasattr(proc, "log_path") and proc.log_path not in logs:
+                if proc.alive():
+                    _dump_stacks(proc.pid)
+                logs.append(proc.log_path)
     return logs
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
-    """A failed test shows the end of its server's log (the worker's jobs in scale-out mode):
-    CI keeps no files, and a timeout waiting for a job says nothing of why by itself."""
+    """A failed test shows the end of its servers' logs (the worker's jobs in scale-out mode)
+    with their stacks: CI keeps no files, and a timeout waiting for a job says nothing of why
+    by itself."""
     report: pytest.TestReport = yield
     if report.when == "call" and report.failed:
-        for path in _server_logs(item):
+        logs = _logs_of_failed(item)
+        if logs:
+            time.sleep(1)  # the task dumps are written by each process's event loop
+        for path in logs:
             with contextlib.suppress(OSError):
-                tail = path.read_text(errors="replace").splitlines()[-SERVER_LOG_LINES:]
+                tail = path.read_text(errors="replace").splitlines()[-LOG_LINES:]
                 report.sections.append((f"end of {path.name}", "\n".join(tail)))
     return report
 

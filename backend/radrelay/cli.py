@@ -44,6 +44,13 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
+def _long_running() -> None:
+    """For the commands that serve: thread stacks on SIGUSR1 (kit/diagnostics.py)."""
+    from radrelay.kit import diagnostics
+
+    diagnostics.dump_threads_on_sigusr1()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="HTTP address.")] = None,
@@ -57,6 +64,7 @@ def serve(
     from radrelay.app import create_app
 
     settings = _settings(host=host, port=port, dicom_port=dicom_port, dicom_enabled=dicom)
+    _long_running()
     _require_schema(settings)
     _require_rules(settings)
     _require_templates(settings)
@@ -78,12 +86,15 @@ def gateway(
     """Run only the DICOM gateway (scale-out: several gateways behind one address)."""
     from radrelay import worker
     from radrelay.ingest.gateway import DicomGateway
+    from radrelay.kit import diagnostics
     from radrelay.kit.runtime import Runtime
 
     settings = _settings(dicom_host=host, dicom_port=port)
+    _long_running()
     _require_schema(settings)
 
     async def main() -> None:
+        diagnostics.dump_tasks_on_sigusr2()
         runtime = Runtime(settings)
         await runtime.start(
             run_jobs_here=True, functions=worker.FUNCTIONS, periodic=worker.periodic(settings)
@@ -118,6 +129,7 @@ def worker(
     _require_schema(settings)
     _require_rules(settings)
     _require_templates(settings)
+    _long_running()
     run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
