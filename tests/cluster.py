@@ -325,7 +325,10 @@ def _holds(pid: int, inode: int) -> bool:
 class TcpProxy:
     """A loopback TCP proxy to ``target`` (host, port) on its own thread. ``cut()`` resets every
     connection and refuses new ones, as a stopped PostgreSQL or Redis does; ``restore()``
-    listens again on the same port."""
+    listens again on the same port. ``stall()`` silently stops forwarding on the connections
+    open now (bytes sent are held, nothing is closed), as a connection dropped by a failover
+    or a NAT is; new connections work. ``unstall()`` resets the stalled connections, as TCP
+    does in the end (their held bytes never arrive)."""
 
     def __init__(self, target: tuple[str, int]):
         self.target = target
@@ -337,6 +340,8 @@ class TcpProxy:
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        # One gate per connection: a cleared gate holds that connection's bytes.
+        self._gates: dict[asyncio.Event, tuple[asyncio.StreamWriter, ...]] = {}
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.restore()
@@ -375,6 +380,23 @@ class TcpProxy:
 
         self._run(cut())
 
+    def stall(self) -> None:
+        async def stall() -> None:
+            for gate in self._gates:
+                gate.clear()
+
+        self._run(stall())
+
+    def unstall(self) -> None:
+        async def unstall() -> None:
+            for gate, pair in list(self._gates.items()):
+                if not gate.is_set():
+                    for writer in pair:
+                        writer.transport.abort()
+                    gate.set()  # its pipes find their streams closed and end
+
+        self._run(unstall())
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
@@ -384,10 +406,16 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
         self.clients[up_writer.get_extra_info("sockname")[1]] = writer.get_extra_info("peername")[1]
+        gate = asyncio.Event()
+        gate.set()
+        self._gates[gate] = (writer, up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    await gate.wait()
+                    if dst.transport.is_closing():  # reset by unstall()
+                        break
                     dst.write(data)
                     await dst.drain()
             except (OSError, asyncio.IncompleteReadError):
@@ -397,6 +425,7 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
+        self._gates.pop(gate, None)
 
     def close(self) -> None:
         self.cut()

@@ -83,6 +83,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         tmp_path_factory.mktemp("faults"),
         # An attempt whose worker died is given up after 3 s without a sign of life.
         RADRELAY_DELIVERY_CLAIM_SECONDS="3",
+        # A Redis reply later than this is taken for a dead connection (test_silent_redis).
+        RADRELAY_REDIS_READ_TIMEOUT_SECONDS="3",
     ) as c:
         database, database_url = TcpProxy.to_url(c.database_url)
         redis, redis_url = TcpProxy.to_url(REDIS_URL)  # type: ignore[arg-type]
@@ -404,8 +406,11 @@ class TestKilled:
                 [row] = h.tech.get(f"/api/cases/{case_id}/deliveries").json()
                 return row  # type: ignore[no-any-return]
 
-            wait_until(lambda: delivery()["status"] == "sent", what="the delivery sent again")
-            victim.start()
+            try:
+                wait_until(lambda: delivery()["status"] == "sent", what="the delivery sent again")
+            finally:
+                # The next tests need both workers, whatever happened here.
+                victim.start()
             system.wait_for_passes("delivery_retry", 2)
             assert delivery()["attempts"] == 2
             assert len(pacs.received) == 2
@@ -534,6 +539,37 @@ class TestOutages:
         wait_until(
             lambda: case_of(c, datasets[0].StudyInstanceUID)[1] == dr.id, what="the case assigned"
         )
+
+    def test_silent_redis(self, system: System) -> None:
+        """Every open Redis connection goes silent: nothing answers and nothing is closed, as
+        when a failover or a NAT drops connections without a reset. Each process's next
+        command on one times out and goes again on a new connection, so without a restart
+        the workers' periodic jobs go on, an API takes a study again and its case is routed."""
+        c, api = system.c, system.apis[0]
+        world = system.world()
+        h = world.hospital()
+        dr = reader(world, [h], {"abdominal": 2})
+        datasets = study("CT", slices=2, size=32)
+        system.redis.stall()
+        try:
+            system.wait_for_passes("sla_watch", 2)
+            # At most the first try meets a silent connection: 503, nothing kept.
+            wait_until(
+                lambda: stow(api, h.tech.token, datasets).status_code == 200, what="a study taken"
+            )
+            wait_until(
+                lambda: case_of(c, datasets[0].StudyInstanceUID)[1] == dr.id,
+                what="the case assigned",
+            )
+        finally:
+            system.redis.unstall()
+        # Routed once, by whichever path came first: the ready case's routing job (tried
+        # again if a dead connection failed it) or the SLA watch's pass over waiting cases.
+        assert c.sql(
+            "SELECT count(*) FROM routing_decisions d JOIN cases k ON k.id = d.case_id "
+            "JOIN studies s ON s.id = k.study_pk WHERE s.study_instance_uid = %s AND d.applied",
+            datasets[0].StudyInstanceUID,
+        ) == [(1,)]
 
 
 # --- a full disk -----------------------------------------------------------------------------

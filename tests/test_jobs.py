@@ -10,9 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conftest import PG_URL, fresh_postgres_database
 from radrelay.config import Settings
@@ -30,6 +32,16 @@ async def remember(ctx: dict[str, Any], note: str) -> None:
     async with runtime.uow() as session:
         session.add(AuditEvent(action="test.job", object_id=note))
     CALLS.append((ctx.get("job_id", ""), note))
+
+
+TRIES: list[tuple[str, int]] = []
+
+
+async def flaky(ctx: dict[str, Any], outage: bool) -> None:
+    """Fails its first try: Redis away (``outage``), or a bug."""
+    TRIES.append((ctx["job_id"].rsplit(":", 1)[-1], ctx["job_try"]))
+    if ctx["job_try"] == 1:
+        raise RedisConnectionError("gone") if outage else ValueError("a bug")
 
 
 @pytest.fixture
@@ -127,6 +139,32 @@ class TestArq:
         finally:
             await runtime.close()
         assert [note for _, note in CALLS] == ["first"]
+
+    async def test_a_dependency_failing_under_a_job_runs_it_again(self) -> None:
+        """A job that meets Redis (or the database) away is tried again later, up to
+        max_tries; a job that fails for any other reason is not: trying again would fail the
+        same way."""
+        from radrelay.worker import retried_when_unavailable
+
+        TRIES.clear()
+        queue = f"radrelay-test:{secrets.token_hex(4)}"
+        redis = RedisSettings.from_dsn(REDIS)
+        worker = Worker(
+            functions=[retried_when_unavailable(flaky)],
+            redis_settings=redis,
+            queue_name=queue,
+            burst=True,
+            poll_delay=0.05,
+            max_tries=5,
+        )
+        sender = await create_pool(redis, default_queue_name=queue)
+        await sender.enqueue_job("flaky", True, _job_id=f"{queue}:outage")
+        await sender.enqueue_job("flaky", False, _job_id=f"{queue}:bug")
+        await sender.aclose()
+        await worker.main()
+        await worker.close()
+        assert sorted(TRIES) == [("bug", 1), ("outage", 1), ("outage", 2)]
+        assert (worker.jobs_complete, worker.jobs_failed, worker.jobs_retried) == (1, 1, 1)
 
     async def test_job_payload_is_json_not_pickle(self, settings: Settings) -> None:
         queue = f"radrelay-test:{secrets.token_hex(4)}"

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
@@ -33,6 +34,7 @@ from radrelay.experts.endpoints import router as experts_router
 from radrelay.hospitals.endpoints import router as hospitals_router
 from radrelay.ingest.endpoints import router as upload_router
 from radrelay.ingest.stow import router as stow_router
+from radrelay.kit import diagnostics
 from radrelay.kit.logs import redact_tokens
 from radrelay.kit.runtime import Runtime
 from radrelay.kit.telemetry import HttpMetrics
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # After uvicorn configured its loggers: request lines may carry ?token=.
         redact_tokens("uvicorn.access", "uvicorn.error")
+        diagnostics.dump_tasks_on_sigusr2()
         runtime = Runtime(settings)
         await runtime.start(
             run_jobs_here=True,
@@ -113,13 +116,16 @@ def create_app(settings: Settings | None = None, *, with_gateway: bool = False) 
     @app.exception_handler(InterfaceError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A dependency is down: say which, plainly (503, retry later), instead of an opaque
         # 500. The database failing means nothing was committed; Redis failing may come after a
         # commit (sending the jobs), so its message does not claim that nothing was kept.
         log.warning("dependency unavailable: %s", type(exc).__name__)
         error = (
-            QueueUnavailable() if isinstance(exc, RedisConnectionError) else DatabaseUnavailable()
+            QueueUnavailable()
+            if isinstance(exc, RedisConnectionError | RedisTimeoutError)
+            else DatabaseUnavailable()
         )
         return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 

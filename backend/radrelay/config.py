@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         default=None, description="Redis for arq jobs and live events; none means in-process."
     )
     queue_name: str = Field(default="radrelay:queue", description="arq queue name.")
+    redis_read_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A Redis reply not come after this long means a dead connection (one "
+        "dropped on the way without a reset): it is closed and the command retried.",
+    )
     storage_url: str | None = Field(
         default=None,
         description="Where DICOM files and report PDFs live: file:///path, or s3://bucket/prefix "

@@ -5,22 +5,27 @@ The same functions run in-process in the embedded default (``kit.jobs.InProcessQ
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
+from arq import Retry as RetryJob
 from arq import cron
 from arq.connections import RedisSettings
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radrelay.archive.tasks import offload_objects, offload_sweep
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
 from radrelay.delivery.tasks import deliver, delivery_retry
 from radrelay.dicomweb.tasks import index_study
-from radrelay.kit import jobs, telemetry
+from radrelay.errors import ServiceUnavailable
+from radrelay.kit import diagnostics, jobs, telemetry
 from radrelay.kit.runtime import Runtime
 from radrelay.reporting.tasks import critical_watch
 from radrelay.worklist.tasks import expert_offline, route_case, sla_watch
@@ -35,6 +40,38 @@ FUNCTIONS: list[jobs.JobFunction] = [
     deliver,
     offload_objects,
 ]
+
+
+# A dependency away for a moment, as the job met it (kit/jobs, the database driver, redis-py).
+TEMPORARY = (
+    ServiceUnavailable,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+)
+
+
+def retried_when_unavailable(
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """``fn``, tried again later (up to ``max_tries``) when a dependency fails under it. arq
+    would otherwise record the job as failed and never run it again, and the work it carries
+    (routing a ready case, indexing a study, a delivery) would wait for a periodic sweep that
+    may not look for it. Our jobs are idempotent, so a second run after a half-done first one
+    is safe."""
+
+    @functools.wraps(fn)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(ctx, *args, **kwargs)
+        except TEMPORARY as error:
+            defer = min(30, 2 ** ctx.get("job_try", 1))
+            log.warning("%s: %s, trying again in %d s", fn.__name__, type(error).__name__, defer)
+            raise RetryJob(defer=defer) from error
+
+    return run
 
 
 def periodic(settings: Settings) -> list[jobs.Periodic]:
@@ -71,6 +108,8 @@ def worker_settings(settings: Settings, *, outlast_outages: bool = True) -> type
     offload_seconds = set(range(0, 60, offload_step)) if offload_step < 60 else {0}
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        diagnostics.dump_tasks_on_sigusr2()
+        await jobs.time_out_reads(ctx["redis"], settings.redis_read_timeout_seconds)
         if settings.worker_metrics_port:
             # A worker serves no HTTP: its job counts reach Prometheus on a port of its own.
             from prometheus_client import start_http_server
@@ -86,7 +125,9 @@ def worker_settings(settings: Settings, *, outlast_outages: bool = True) -> type
             await runtime.close()
 
     class WorkerSettings:
-        functions: ClassVar[list[Any]] = [telemetry.instrumented(f) for f in FUNCTIONS]
+        functions: ClassVar[list[Any]] = [
+            retried_when_unavailable(telemetry.instrumented(f)) for f in FUNCTIONS
+        ]
         cron_jobs: ClassVar[list[Any]] = [
             cron(
                 telemetry.instrumented(sweep_stable_studies),

@@ -36,11 +36,14 @@ def publish(session: AsyncSession, event: dict[str, Any]) -> None:
 
 
 class EventBus:
-    def __init__(self, redis_url: str | None, channel: str):
+    def __init__(self, redis_url: str | None, channel: str, read_timeout: float = 15.0):
         self.redis_url = redis_url
         self.channel = channel
+        # A Redis reply later than this means a dead connection (kit/jobs.time_out_reads).
+        self.read_timeout = read_timeout
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._redis: Any = None
+        self._listen_redis: Any = None
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self, *, listen: bool) -> None:
@@ -49,8 +52,17 @@ class EventBus:
             return
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(self.redis_url)
+        timeout = self.read_timeout
+        self._redis = Redis.from_url(
+            self.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=True,  # once more, on a new connection
+        )
         if listen:
+            # Its own connection, without a read timeout: a quiet channel sends nothing for
+            # as long as nothing happens; _listen pings instead.
+            self._listen_redis = Redis.from_url(self.redis_url, socket_connect_timeout=timeout)
             self._listener = asyncio.create_task(self._listen(), name="events:listen")
 
     async def send(self, events: list[dict[str, Any]]) -> None:
@@ -58,8 +70,16 @@ class EventBus:
             for event in events:
                 self._deliver(event)
             return
-        for event in events:
-            await self._redis.publish(self.channel, json.dumps(event))
+        from redis.exceptions import RedisError
+
+        try:
+            for event in events:
+                await self._redis.publish(self.channel, json.dumps(event))
+        except (RedisError, OSError) as error:
+            # After the commit: what they announce is stored, and clients refetch their lists
+            # when they reconnect. Failing the request or job here would only make its sender
+            # try again what is already done.
+            log.warning("live events not sent, Redis failed: %s", type(error).__name__)
 
     def _deliver(self, event: dict[str, Any]) -> None:
         for queue in list(self._subscribers):
@@ -73,16 +93,33 @@ class EventBus:
     async def _listen(self) -> None:
         while True:
             try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._deliver(json.loads(message["data"]))
+                async with self._listen_redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    await self._receive(pubsub)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("live event listener lost Redis; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
+
+    async def _receive(self, pubsub: Any) -> None:
+        """Until the connection fails or goes silent: after a third of the read timeout
+        without a message, a PING; no answer (not even the PONG) for the whole read timeout
+        means a connection dropped on the way, which would otherwise wait here forever while
+        every event went past this process's users."""
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=self.read_timeout / 3)
+            now = loop.time()
+            if message is not None:
+                heard = now
+                if message["type"] == "message":
+                    self._deliver(json.loads(message["data"]))
+            elif now - heard > self.read_timeout:
+                raise TimeoutError(f"no answer from Redis for {self.read_timeout:g} s")
+            elif now - heard >= self.read_timeout / 3:
+                await pubsub.ping()
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -98,5 +135,6 @@ class EventBus:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        if self._redis is not None:
-            await self._redis.aclose()
+        for redis in (self._redis, self._listen_redis):
+            if redis is not None:
+                await redis.aclose()

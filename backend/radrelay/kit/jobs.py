@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.errors import QueueUnavailable
 from radrelay.kit import telemetry
 
 log = logging.getLogger(__name__)
@@ -69,22 +70,43 @@ class JobQueue(Protocol):
     async def ping(self) -> None: ...
 
 
+async def time_out_reads(pool: Any, seconds: float) -> None:
+    """Give an arq pool's connections a read timeout (arq sets only a connect timeout).
+
+    A connection dropped on the way without a reset (a Redis failover, a NAT or firewall
+    forgetting it) leaves a command waiting for a reply that never comes, until TCP gives up
+    hours later; a worker's poll loop, and with it every job and cron, waits as long. No
+    command of ours blocks on Redis by design (arq polls), so a reply this late means a dead
+    connection: redis-py raises TimeoutError, and the retry policy reconnects. The pool's
+    existing connections were built without the timeout and are replaced."""
+    connections = pool.connection_pool
+    connections.connection_kwargs["socket_timeout"] = seconds
+    await connections.disconnect()
+    connections.reset()
+
+
 class ArqQueue:
-    def __init__(self, redis_url: str, queue_name: str):
+    def __init__(self, redis_url: str, queue_name: str, read_timeout: float = 15.0):
         self.redis_url = redis_url
         self.queue_name = queue_name
+        self.read_timeout = read_timeout
         self._pool: Any = None
 
     async def start(self) -> None:
         from arq import create_pool
         from arq.connections import RedisSettings
 
+        redis = RedisSettings.from_dsn(self.redis_url)
+        # A command that timed out (time_out_reads) goes once more, on a new connection: the
+        # jobs of a committed transaction must not be lost to one dead connection.
+        redis.retry_on_timeout = True
         self._pool = await create_pool(
-            RedisSettings.from_dsn(self.redis_url),
+            redis,
             default_queue_name=self.queue_name,
             job_serializer=serialize,
             job_deserializer=deserialize,
         )
+        await time_out_reads(self._pool, self.read_timeout)
 
     def arq_job_id(self, job_id: str) -> str:
         # arq's job ids are global to the Redis server: prefixing the queue name keeps two
@@ -93,9 +115,22 @@ class ArqQueue:
 
     async def send(self, jobs: Iterable[Job]) -> None:
         for job in jobs:
-            await self._pool.enqueue_job(
-                job.function, _job_id=self.arq_job_id(job.job_id), **job.kwargs
-            )
+            await self._enqueue(job)
+
+    async def _enqueue(self, job: Job, tries: int = 3) -> None:
+        from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+
+        job_id = self.arq_job_id(job.job_id)
+        for _ in range(tries):
+            if await self._pool.enqueue_job(job.function, _job_id=job_id, **job.kwargs):
+                return
+            # arq answers None when the id is taken (the job is queued, running or done:
+            # ours are idempotent, so that is success), and also when the connection died
+            # under its WATCH (redis-py's WatchError), where nothing was queued: look.
+            keys = (job_key_prefix + job_id, in_progress_key_prefix + job_id)
+            if await self._pool.exists(*keys, result_key_prefix + job_id):
+                return
+        raise QueueUnavailable(f"the job queue did not take a {job.function} job")
 
     async def ping(self) -> None:
         await self._pool.ping()

@@ -28,7 +28,11 @@ class Runtime:
         self.secret_key = settings.resolved_secret_key()
         self.db = Database(settings.resolved_database_url)
         self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
-        self.events = events.EventBus(settings.redis_url, events.channel_for(settings.queue_name))
+        self.events = events.EventBus(
+            settings.redis_url,
+            events.channel_for(settings.queue_name),
+            settings.redis_read_timeout_seconds,
+        )
         self.jobs: jobs.JobQueue | None = None
         # Process-local state that domains keep (by name) for the life of this runtime: caches,
         # worker pools. Anything that must be released registers a closer with ``on_close``.
@@ -50,7 +54,11 @@ class Runtime:
     ) -> None:
         """``run_jobs_here``: no Redis, so this process runs jobs and periodic jobs itself."""
         if self.settings.redis_url:
-            self.jobs = jobs.ArqQueue(self.settings.redis_url, self.settings.queue_name)
+            self.jobs = jobs.ArqQueue(
+                self.settings.redis_url,
+                self.settings.queue_name,
+                self.settings.redis_read_timeout_seconds,
+            )
         elif run_jobs_here:
             self.jobs = jobs.InProcessQueue(functions, periodic, ctx={"runtime": self})
         else:
