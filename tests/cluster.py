@@ -6,14 +6,14 @@ workers (``radrelay worker``), each started, killed (SIGKILL, with the worker pr
 spawned, as when its container dies) and restarted on its own. On the embedded default a
 cluster is one ``radrelay serve`` with its DICOM port, the only topology that mode has.
 
-``TcpProxy`` stands between a process and PostgreSQL or Redis so that a test can take the
-dependency away from that process (connections reset, new ones refused) and give it back,
-without touching the servers other tests share.
+``TcpProxy`` (a process of its own, tests/tcp_proxy.py) stands between a process and PostgreSQL
+or Redis so that a test can take the dependency away from that process (connections reset, new
+ones refused, or held silent) and give it back, without touching the servers other tests
+share.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -21,6 +21,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -323,28 +324,21 @@ def _holds(pid: int, inode: int) -> bool:
 
 
 class TcpProxy:
-    """A loopback TCP proxy to ``target`` (host, port) on its own thread. ``cut()`` resets every
-    connection and refuses new ones, as a stopped PostgreSQL or Redis does; ``restore()``
-    listens again on the same port. ``stall()`` silently stops forwarding on the connections
-    open now (bytes sent are held, nothing is closed), as a connection dropped by a failover
-    or a NAT is; new connections work. ``unstall()`` resets the stalled connections, as TCP
-    does in the end (their held bytes never arrive)."""
+    """A loopback TCP proxy to ``target`` (host, port), run in a process of its own by
+    tests/tcp_proxy.py, which says what ``cut``, ``restore``, ``stall`` and ``unstall`` do.
+    ``clients`` maps the proxy's port towards the target to the client's port."""
 
     def __init__(self, target: tuple[str, int]):
         self.target = target
         self.port = free_port()
-        self.connections = 0
-        # Our port towards the target -> the client's port: which client a server-side
-        # connection (pg_stat_activity.client_port) belongs to.
-        self.clients: dict[int, int] = {}
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        # One gate per connection: a cleared gate holds that connection's bytes.
-        self._gates: dict[asyncio.Event, tuple[asyncio.StreamWriter, ...]] = {}
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.restore()
+        script = Path(__file__).with_name("tcp_proxy.py")
+        self._proc = subprocess.Popen(
+            [sys.executable, str(script), target[0], str(target[1]), str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._answer() == "ready"
 
     @classmethod
     def to_url(cls, url: str) -> tuple[TcpProxy, str]:
@@ -354,83 +348,43 @@ class TcpProxy:
         proxy = cls((found.group(2), int(found.group(3))))
         return proxy, f"{found.group(1)}127.0.0.1:{proxy.port}{found.group(4)}"
 
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+    def _answer(self) -> Any:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the proxy to {self.target} ended ({self._proc.poll()})")
+        return json.loads(line)
+
+    def _call(self, command: str) -> Any:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        return self._answer()
+
+    @property
+    def clients(self) -> dict[int, int]:
+        return {int(ours): theirs for ours, theirs in self._call("clients").items()}
 
     def restore(self) -> None:
-        async def listen() -> None:
-            self._server = await asyncio.start_server(
-                self._serve, "127.0.0.1", self.port, reuse_address=True
-            )
-
-        self._run(listen())
+        self._call("restore")
 
     def cut(self) -> None:
-        async def cut() -> None:
-            if self._server is not None:
-                self._server.close()
-                self._server = None
-            for writer in list(self._writers):
-                # RST, not FIN: the peer learns at once that the server is gone.
-                sock = writer.get_extra_info("socket")
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-                writer.transport.abort()
-            self._writers.clear()
-
-        self._run(cut())
+        self._call("cut")
 
     def stall(self) -> None:
-        async def stall() -> None:
-            for gate in self._gates:
-                gate.clear()
-
-        self._run(stall())
+        self._call("stall")
 
     def unstall(self) -> None:
-        async def unstall() -> None:
-            for gate, pair in list(self._gates.items()):
-                if not gate.is_set():
-                    for writer in pair:
-                        writer.transport.abort()
-                    gate.set()  # its pipes find their streams closed and end
-
-        self._run(unstall())
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-        self.clients[up_writer.get_extra_info("sockname")[1]] = writer.get_extra_info("peername")[1]
-        gate = asyncio.Event()
-        gate.set()
-        self._gates[gate] = (writer, up_writer)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    await gate.wait()
-                    if dst.transport.is_closing():  # reset by unstall()
-                        break
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-        self._gates.pop(gate, None)
+        self._call("unstall")
 
     def close(self) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        with contextlib.suppress(OSError, RuntimeError):
+            self._call("close")
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
 
 # --- clients -----------------------------------------------------------------------------------

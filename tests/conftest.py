@@ -10,6 +10,7 @@ unique names (``world`` fixture), so they never depend on each other's data.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import secrets
 import shutil
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -97,6 +99,13 @@ def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
             with contextlib.suppress(OSError):
                 tail = path.read_text(errors="replace").splitlines()[-LOG_LINES:]
                 report.sections.append((f"end of {path.name}", "\n".join(tail)))
+        if logs:
+            # This process's threads too: where the test itself waits, and any thread left
+            # over from earlier tests that competes with it.
+            with tempfile.TemporaryFile("w+") as out:
+                faulthandler.dump_traceback(out, all_threads=True)
+                out.seek(0)
+                report.sections.append(("threads of the test process", out.read()))
     return report
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
-import io
+import gc
+import inspect
 import logging
 import signal
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,40 @@ def _log_tasks() -> None:
     tasks = asyncio.all_tasks()
     lines = [f"{len(tasks)} asyncio tasks:"]
     for task in tasks:
-        out = io.StringIO()
-        task.print_stack(limit=12, file=out)
-        lines.append(out.getvalue())
+        lines.append(f"{task.get_name()}:")
+        lines.extend(_awaiting(task.get_coro()))
     log.warning("\n".join(lines))
+
+
+def _awaiting(coro: Any, depth: int = 40) -> list[str]:
+    """The chain of awaits from a task's coroutine down to what it waits on. Unlike
+    ``Task.print_stack`` it goes through async generators (``async for``), where arq's poll
+    loop and redis-py's retries wait."""
+    lines: list[str] = []
+    obj = coro
+    for _ in range(depth):
+        if obj is None:
+            break
+        frame = (
+            getattr(obj, "cr_frame", None)
+            or getattr(obj, "gi_frame", None)
+            or getattr(obj, "ag_frame", None)
+        )
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        following = (
+            getattr(obj, "cr_await", None)
+            or getattr(obj, "gi_yieldfrom", None)
+            or getattr(obj, "ag_await", None)
+        )
+        if following is None and type(obj).__name__ in (
+            "async_generator_asend",
+            "coroutine_wrapper",
+        ):
+            # An ``async for`` step: only the garbage collector knows its generator.
+            following = next((r for r in gc.get_referents(obj) if inspect.isasyncgen(r)), None)
+        if following is None and frame is None:
+            lines.append(f"  waiting on {obj!r:.200}")
+        obj = following
+    return lines
