@@ -19,8 +19,8 @@ would (``POST /api/hospitals``, ``POST /api/users``, ``PUT /api/experts/{id}``),
 - radiologists (50): each holds a websocket (``/ws?token=``) and polls ``GET /api/worklist``
   every ``--poll`` seconds; after each poll they take one step on one case: claim it, start its
   report (the template chosen for the study), autosave ``--autosaves`` times, sign it with their
-  password (a final report). They are credentialed at about 60% of the hospitals, on duty all
-  week, online;
+  username and password (a final report). They are credentialed at about 60% of the hospitals,
+  on duty all week, online;
 - coordinators (5): each holds a websocket and looks at the board (``GET /api/worklist``,
   unfiltered and filtered by hospital, status and SLA state in turn) every ``--board``
   seconds, and at ``GET /api/metrics/turnaround`` every ``--turnaround`` seconds.
@@ -530,7 +530,7 @@ async def radiologist_loop(run: Run, user: User, index: int) -> None:
                     "POST /api/reports/{id}/sign",
                     http.post(
                         f"/api/reports/{current.report_id}/sign",
-                        json={"password": user.password},
+                        json={"username": user.username, "password": user.password},
                     ),
                 )
                 if signed is not None:

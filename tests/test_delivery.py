@@ -66,7 +66,7 @@ def amend(senior: Reader, report_id: int) -> None:
     assert r.status_code == 200, r.text
     r = senior.api.post(
         f"/api/reports/{report_id}/amend",
-        json={"password": senior.password, "reason": "随访间隔更正 follow-up interval"},
+        json={**senior.credentials(), "reason": "随访间隔更正 follow-up interval"},
     )
     assert r.status_code == 200, r.text
 

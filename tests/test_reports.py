@@ -1,6 +1,6 @@
 """The report lifecycle through the API of a running server: writing, autosave, signing with the
-password again, co-signing, amendments, addenda, the stored PDFs and their verification,
-critical findings, and who may see what."""
+username and password again, co-signing, amendments, addenda, the stored PDFs and their
+verification, critical findings, and who may see what."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def written(who: Reader, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def sign(who: Reader, report_id: int, **extra: Any) -> dict[str, Any]:
-    r = who.api.post(f"/api/reports/{report_id}/sign", json={"password": who.password, **extra})
+    r = who.api.post(f"/api/reports/{report_id}/sign", json={**who.credentials(), **extra})
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -154,13 +154,17 @@ class TestLifecycle:
         assert r.status_code == 400 and r.json()["detail"][0]["field"] == "no_such_field"
 
         # Signing an incomplete report names what is missing.
-        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": senior.password})
+        r = senior.api.post(f"/api/reports/{report['id']}/sign", json=senior.credentials())
         assert r.status_code == 400 and any(p["field"] == "impression" for p in r.json()["detail"])
 
         report = senior.api.get(f"/api/reports/{report['id']}").json()
         written(senior, report)
-        # The password again: a wrong one signs nothing, and is audited.
-        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": "wrong!"})
+        # The username and password again: a wrong password signs nothing (TestSignerCredentials
+        # has the rest).
+        r = senior.api.post(
+            f"/api/reports/{report['id']}/sign",
+            json={"username": senior.username, "password": "wrong!"},
+        )
         assert r.status_code == 403, r.text
         assert senior.api.get(f"/api/reports/{report['id']}").json()["versions"] == []
 
@@ -223,7 +227,7 @@ class TestLifecycle:
 
     def test_signed_reports_cannot_be_signed_again(self, world: World) -> None:
         _, senior, _, signed = final_report(world)
-        r = senior.api.post(f"/api/reports/{signed['id']}/sign", json={"password": senior.password})
+        r = senior.api.post(f"/api/reports/{signed['id']}/sign", json=senior.credentials())
         assert r.status_code == 409
 
     async def test_the_hospital_gets_a_live_event(self, server: Server, world: World) -> None:
@@ -253,6 +257,92 @@ class TestLifecycle:
         event = seen[-1]
         assert (event["case_id"], event["status"], event["version"]) == (case_id, "final", 1)
         assert "patient" not in json.dumps(event).lower()
+
+
+def failed_signatures(world: World, who: Reader) -> list[dict[str, Any]]:
+    """The failed sign-ins audited for ``who``, newest first: wrong signing credentials too."""
+    r = world.admin.get(
+        "/api/audit", params={"action": "auth.login_failed", "actor_id": who.id, "limit": 100}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["items"]  # type: ignore[no-any-return]
+
+
+class TestSignerCredentials:
+    """Both components of the electronic signature, username and password, are typed again at
+    every signature (21 CFR 11.200(a)(1))."""
+
+    def test_a_wrong_username_is_refused_as_a_wrong_password(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        other = reader(world, [h], {"chest": 3})
+        report = start(senior, reading(world, h, senior, requested_subspecialty="chest"))
+        written(senior, report)
+        url = f"/api/reports/{report['id']}/sign"
+
+        wrong_password = senior.api.post(
+            url, json={"username": senior.username, "password": "wrong!"}
+        )
+        assert wrong_password.status_code == 403, wrong_password.text
+        # The right password with another reader's username, or with the signer's own in other
+        # letter case (sign-in compares usernames exactly too): the same answer, so it does not
+        # tell which component was wrong.
+        for username in (other.username, senior.username.upper(), f" {senior.username}"):
+            r = senior.api.post(url, json={"username": username, "password": senior.password})
+            assert r.status_code == 403, r.text
+            assert r.json() == wrong_password.json()
+        assert "nothing was signed" in wrong_password.json()["message"]
+        assert senior.api.get(f"/api/reports/{report['id']}").json()["versions"] == []
+
+        # Each failure is audited alike, under the signed-in account.
+        failures = failed_signatures(world, senior)
+        assert len(failures) == 4
+        assert {(e["object_id"], e["outcome"]) for e in failures} == {(senior.username, "failure")}
+        assert {json.dumps(e["detail"], sort_keys=True) for e in failures} == {
+            json.dumps({"purpose": "report.sign", "reason": "bad_credentials"}, sort_keys=True)
+        }
+
+        # Both components right: signed.
+        assert sign(senior, report["id"])["status"] == "final"
+
+    def test_wrong_usernames_count_toward_the_throttle(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        report = start(senior, reading(world, h, senior, requested_subspecialty="chest"))
+        written(senior, report)
+        url = f"/api/reports/{report['id']}/sign"
+        # Five failures in the window (login_max_failures_per_account), either component wrong.
+        for body in [{"username": senior.username, "password": "wrong!"}] * 2 + [
+            {"username": f"{senior.username}-x", "password": senior.password}
+        ] * 3:
+            assert senior.api.post(url, json=body).status_code == 403
+        r = senior.api.post(url, json=senior.credentials())
+        assert r.status_code == 429, r.text
+        assert int(r.headers["Retry-After"]) > 0
+        assert senior.api.get(f"/api/reports/{report['id']}").json()["versions"] == []
+
+    def test_a_missing_component_is_a_422_naming_it(self, world: World) -> None:
+        h = world.hospital()
+        senior = reader(world, [h], {"chest": 3})
+        report = start(senior, reading(world, h, senior, requested_subspecialty="chest"))
+        written(senior, report)
+        for action, extra in (
+            ("sign", {}),
+            ("cosign", {}),
+            ("amend", {"reason": "r"}),
+            ("addenda", {"text": "t", "reason": "r"}),
+        ):
+            url = f"/api/reports/{report['id']}/{action}"
+            r = senior.api.post(url, json={"password": senior.password, **extra})
+            assert r.status_code == 422, r.text
+            assert [p["field"] for p in r.json()["detail"]] == ["username"]
+            assert r.json()["message"].startswith("username:")
+            r = senior.api.post(url, json={"username": senior.username, **extra})
+            assert r.status_code == 422, r.text
+            assert [p["field"] for p in r.json()["detail"]] == ["password"]
+        # Refused as malformed, before any check of the password: no failure counted.
+        assert failed_signatures(world, senior) == []
+        assert senior.api.get(f"/api/reports/{report['id']}").json()["versions"] == []
 
 
 class TestKeyImagesAndTemplates:
@@ -298,7 +388,7 @@ class TestKeyImagesAndTemplates:
             }
         ]
         assert senior.api.put(f"/api/reports/{report['id']}/draft", json=body).status_code == 200
-        r = senior.api.post(f"/api/reports/{report['id']}/sign", json={"password": senior.password})
+        r = senior.api.post(f"/api/reports/{report['id']}/sign", json=senior.credentials())
         assert r.status_code == 400 and "not in the case's images" in r.json()["message"]
 
 
@@ -333,14 +423,21 @@ class TestCosign:
         assert junior.api.get("/api/reports/cosign-queue").status_code == 403
         assert senior.api.get(f"/api/reports/{report['id']}").status_code == 200
         assert elsewhere.api.post(
-            f"/api/reports/{report['id']}/cosign", json={"password": elsewhere.password}
+            f"/api/reports/{report['id']}/cosign", json=elsewhere.credentials()
         ).status_code in (403, 404)
 
-        r = senior.api.post(f"/api/reports/{report['id']}/cosign", json={"password": "nope"})
-        assert r.status_code == 403
         r = senior.api.post(
-            f"/api/reports/{report['id']}/cosign", json={"password": senior.password}
+            f"/api/reports/{report['id']}/cosign",
+            json={"username": senior.username, "password": "nope"},
         )
+        assert r.status_code == 403
+        # The co-signer's own password under another's username signs nothing either.
+        r = senior.api.post(
+            f"/api/reports/{report['id']}/cosign",
+            json={"username": junior.username, "password": senior.password},
+        )
+        assert r.status_code == 403
+        r = senior.api.post(f"/api/reports/{report['id']}/cosign", json=senior.credentials())
         assert r.status_code == 200, r.text
         final = r.json()
         assert final["status"] == "final" and not final["awaiting_cosign"]
@@ -416,9 +513,7 @@ class TestCosign:
         # Images only: the case itself stays out of the co-signer's case lists.
         assert senior.api.get(f"/api/cases/{case_id}").status_code == 404
 
-        r = senior.api.post(
-            f"/api/reports/{report['id']}/cosign", json={"password": senior.password}
-        )
+        r = senior.api.post(f"/api/reports/{report['id']}/cosign", json=senior.credentials())
         assert r.status_code == 200, r.text
         # The final version's document keeps the key images (the SR and FHIR forms read them).
         v2 = senior.api.get(f"/api/reports/{report['id']}/versions").json()[1]
@@ -542,7 +637,7 @@ class TestCorrections:
         assert r.status_code == 200, r.text
         r = senior.api.post(
             f"/api/reports/{report_id}/amend",
-            json={"password": senior.password, "reason": "随访间隔更正 follow-up interval"},
+            json={**senior.credentials(), "reason": "随访间隔更正 follow-up interval"},
         )
         assert r.status_code == 200, r.text
         amended = r.json()
@@ -559,7 +654,7 @@ class TestCorrections:
         r = senior.api.post(
             f"/api/reports/{report_id}/addenda",
             json={
-                "password": senior.password,
+                **senior.credentials(),
                 "text": "补充：纵隔淋巴结未见肿大。",
                 "reason": "临床医师询问 clinician asked",
             },
@@ -577,7 +672,7 @@ class TestCorrections:
         # A later amendment keeps the addenda: a correction does not drop what was added.
         r = senior.api.post(
             f"/api/reports/{report_id}/amend",
-            json={"password": senior.password, "reason": "错别字 typo"},
+            json={**senior.credentials(), "reason": "错别字 typo"},
         )
         assert r.status_code == 200, r.text
         v4 = h.tech.get(f"/api/reports/{report_id}/versions").json()[-1]
@@ -587,7 +682,7 @@ class TestCorrections:
         bystander = reader(world, [h], {"chest": 3})
         r = bystander.api.post(
             f"/api/reports/{report_id}/addenda",
-            json={"password": bystander.password, "text": "x", "reason": "y"},
+            json={**bystander.credentials(), "text": "x", "reason": "y"},
         )
         assert r.status_code == 404
 

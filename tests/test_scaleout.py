@@ -212,9 +212,7 @@ class TestManyProcesses:
             report = start(there, signed_case["id"])
             r = here.api.put(f"/api/reports/{report['id']}/draft", json=complete(report))
             assert r.status_code == 200 and r.json()["missing"] == [], r.text
-            r = there.api.post(
-                f"/api/reports/{report['id']}/sign", json={"password": signer.password}
-            )
+            r = there.api.post(f"/api/reports/{report['id']}/sign", json=signer.credentials())
             assert r.status_code == 200, r.text
             return r.json()  # type: ignore[no-any-return]
 

@@ -36,6 +36,14 @@ class Reader:
     api: Api
     password: str = ""
 
+    @property
+    def username(self) -> str:
+        return self.api.username
+
+    def credentials(self) -> dict[str, str]:
+        """Both components of the reader's electronic signature, as a signing body needs."""
+        return {"username": self.username, "password": self.password}
+
 
 def reader(
     world: World,

@@ -1,9 +1,9 @@
 """Correcting a signed report in the browser: the radiologist who signed it opens the correction
 (the form editable again, a banner naming the version it will supersede), cancels it (the draft
-goes back as it was), corrects the impression and signs the amendment with a reason and the
-password; the versions show v2 amended and v1 superseded, the amended PDF downloads, an
-addendum signed through the form becomes v3, and a correction opened then says the amendment
-carries the addenda over. The report is written and signed through the API
+goes back as it was), corrects the impression and signs the amendment with a reason, the
+username and the password; the versions show v2 amended and v1 superseded, the amended PDF
+downloads, an addendum signed through the form becomes v3, and a correction opened then says the
+amendment carries the addenda over. The report is written and signed through the API
 (test_ui_reading covers that in the browser); every wait is on something the page shows."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.async_api import Page, expect
 
-from e2e.ui import sign_in
+from e2e.ui import fill_signer, sign_in
 from test_reports import reading, sign, start, written
 from test_worklist import reader
 
@@ -111,7 +111,7 @@ async def test_radiologist_amends_the_signed_report_and_adds_an_addendum(
     await expect(reason).to_be_focused()
     await assert_accessible(page, "the amendment dialog", exclude=[".viewer canvas"])
     # No reason, no signature: the field is required.
-    await dialog.get_by_label("Your password").fill(who.password)
+    await fill_signer(dialog, username, who.password)
     await dialog.get_by_role("button", name="Sign the amendment").click()
     await expect(dialog).to_be_visible()
     assert len(who.api.get(f"/api/reports/{report['id']}").json()["versions"]) == 1
@@ -153,14 +153,14 @@ async def test_radiologist_amends_the_signed_report_and_adds_an_addendum(
     assert amended["versions"][0]["superseded_by"] == 2
     assert amended["versions"][1]["amendment_reason"] == REASON
 
-    # 5. An addendum through its form and the password: v3.
+    # 5. An addendum through its form, the username and the password: v3.
     await page.get_by_role("button", name="Add an addendum…").click()
     await page.get_by_label("Addendum text").fill(ADDENDUM)
     await page.get_by_label("Reason", exact=True).fill("Prior study arrived.")
     await page.get_by_role("button", name="Sign the addendum").click()
     dialog = page.get_by_role("dialog", name="Addendum")
     await expect(dialog).to_be_visible()
-    await dialog.get_by_label("Your password").fill(who.password)
+    await fill_signer(dialog, username, who.password)
     await dialog.get_by_role("button", name="Sign the addendum").click()
     await expect(dialog).to_be_hidden()
     await expect(page.get_by_role("link", name="PDF of version 3")).to_be_visible()

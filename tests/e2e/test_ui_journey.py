@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from e2e.ui import sign_in
+from e2e.ui import fill_signer, sign_in
 from helpers import study, write
 from radrelay import synth
 from test_worklist import case, reader
@@ -176,10 +176,10 @@ async def test_a_study_from_upload_to_signed_report_and_turnaround(
         await shots_of(reading, shots, "radiologist-reading")
         await assert_accessible(reading, "the reading page", exclude=DRAWING)
 
-        # 6. Sign, with the password again.
+        # 6. Sign, with the username and password again.
         await findings.press("Control+Enter")
         dialog = reading.get_by_role("dialog", name="Sign the report")
-        await dialog.get_by_label("Your password").fill(radiologist.password)
+        await fill_signer(dialog, radiologist_name, radiologist.password)
         await dialog.get_by_role("button", name="Sign", exact=True).click()
         await expect(dialog).to_be_hidden()
         await expect(reading.get_by_role("link", name="PDF of version 1")).to_be_visible()

@@ -1,8 +1,8 @@
 """A radiologist's reading loop in the browser: the worklist with its SLA countdown, opening an
 assigned case, the report form built from the study's template (validation, normal text,
-autosave), signing with the password again, the signed version's PDF; then the technician sees
-the case reported and can download the PDF. The English UI; every wait is on something the page
-shows."""
+autosave), signing with the username and password again (another username is refused), the
+signed version's PDF; then the technician sees the case reported and can download the PDF. The
+English UI; every wait is on something the page shows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from conftest import login, wait_until
-from e2e.ui import sign_in
+from e2e.ui import fill_signer, sign_in
 from helpers import part10, study, upload
 from radrelay import synth
 from test_worklist import case, coordinator, reader
@@ -153,19 +153,28 @@ async def test_radiologist_reads_signs_and_the_hospital_gets_the_pdf(
     await shots.take("reading-page")
     await assert_accessible(page, "the reading page", exclude=[".viewer canvas"])
 
-    # 4. Sign (Ctrl+Enter opens the dialog): the password again.
+    # 4. Sign (Ctrl+Enter opens the dialog): the username and password again.
     await findings.press("Control+Enter")
     dialog = page.get_by_role("dialog", name="Sign the report")
     await expect(dialog).to_be_visible()
-    await expect(dialog.get_by_label("Your password")).to_be_focused()
+    await expect(dialog.get_by_label("Your username")).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
     await form.get_by_role("button", name=re.compile(r"^Sign…")).click()
     await expect(dialog).to_be_visible()
-    await expect(dialog.get_by_label("Your password")).to_be_focused()
+    await expect(dialog.get_by_label("Your username")).to_be_focused()
     await shots.take("sign-dialog")
     await assert_accessible(page, "the sign dialog", exclude=[".viewer canvas"])
-    await dialog.get_by_label("Your password").fill(who.password)
+    # Another username with the right password signs nothing: the dialog stays open with the
+    # server's answer, which does not say which component was wrong.
+    console.expect_failed_request(403, f"/api/reports/{report['id']}/sign")
+    await fill_signer(dialog, f"{username}-x", who.password)
+    await dialog.get_by_role("button", name="Sign", exact=True).click()
+    await expect(dialog.get_by_role("alert")).to_have_text(
+        "Wrong username or password: nothing was signed."
+    )
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Your username").fill(username)
     await dialog.get_by_role("button", name="Sign", exact=True).click()
     await expect(dialog).to_be_hidden()
     await expect(page.get_by_role("heading", name="Signed versions")).to_be_visible()

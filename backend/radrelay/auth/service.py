@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -93,13 +94,25 @@ class AuthService:
         # Only who knows the password learns that the account exists but is deactivated.
         raise Unauthenticated(DEACTIVATED if inactive else "Wrong username or password.")
 
-    async def confirm_password(
-        self, db: Database, settings: Settings, principal: Principal, password: str, purpose: str
+    async def confirm_signer(
+        self,
+        db: Database,
+        settings: Settings,
+        principal: Principal,
+        username: str,
+        password: str,
+        purpose: str,
     ) -> None:
-        """The signed-in user enters their password again to sign (21 CFR 11.200: a signature
-        outside one continuous session of signings uses both components, and a stolen token
-        alone must not sign). Failures are audited and counted with failed sign-ins, so the
-        same throttle stops guessing here; they raise 403 (the token stays good).
+        """The signed-in user types both components of their electronic signature again, their
+        username and their password, to sign. 21 CFR 11.200(a)(1) asks for both components
+        when signings are not part of one continuous session; we ask for both at every
+        signature (the stricter reading), and a stolen token alone must not sign.
+
+        The username must be the signed-in user's, compared exactly as at sign-in (the database
+        compares case-sensitively). A wrong username and a wrong password are one failure: the
+        same 403 and message (the answer does not say which component was wrong), audited and
+        counted with failed sign-ins of the signed-in account, so the same throttle stops
+        guessing here; the token stays good.
 
         Call it before the request's session runs a query: on SQLite it takes the one
         connection."""
@@ -110,15 +123,22 @@ class AuthService:
                 settings.login_max_failures_per_account
             ):
                 raise TooManyRequests(
-                    "Too many wrong passwords for this account: wait, then try again.",
+                    "Too many wrong usernames or passwords for this account: wait, then try again.",
                     retry_after=settings.login_window_minutes * 60,
                 )
             user = await users.by_id(session, principal.user_id)
         hashed = user.password_hash if user is not None else _DUMMY_HASH
-        # argon2 costs tens of milliseconds of CPU: off the event loop.
+        # Verified even when the username is wrong, so the time taken does not tell which
+        # component failed. argon2 costs tens of milliseconds of CPU: off the event loop.
         ok = await asyncio.to_thread(password_hash.verify, password, hashed)
-        if user is not None and user.active and ok:
+        # Compared with the account as stored, not the token's copy of the username.
+        same_user = user is not None and hmac.compare_digest(
+            username.encode(), user.username.encode()
+        )
+        if user is not None and user.active and same_user and ok:
             return
+        # Counted under the signed-in account whatever username was typed: the throttle is on
+        # the account the token signs for.
         await audit.record_now(
             db,
             principal,
@@ -126,9 +146,9 @@ class AuthService:
             object_type="user",
             object_id=principal.username[:128],
             outcome="failure",
-            detail={"reason": "bad_password", "purpose": purpose},
+            detail={"reason": "bad_credentials", "purpose": purpose},
         )
-        raise Forbidden("Wrong password: nothing was signed.")
+        raise Forbidden("Wrong username or password: nothing was signed.")
 
     async def refresh(
         self, db: Database, settings: Settings, refresh_token: str, ip: str

@@ -17,12 +17,12 @@ from radrelay.reporting.schemas import (
     AmendBody,
     CommunicationBody,
     CosignItem,
+    Credentials,
     CriticalCreate,
     CriticalRead,
     CriticalStatus,
     DraftRead,
     DraftUpdate,
-    Password,
     ReportCreate,
     ReportRead,
     SignBody,
@@ -70,10 +70,12 @@ async def get_template(
     return template.model_dump(mode="json", exclude_none=True)
 
 
-async def _password(runtime: Runtime, principal: Principal, body: Password, purpose: str) -> None:
-    # Before the request's session runs any query (see AuthService.confirm_password).
-    await auth_service.confirm_password(
-        runtime.db, runtime.settings, principal, body.password, purpose
+async def _credentials(
+    runtime: Runtime, principal: Principal, body: Credentials, purpose: str
+) -> None:
+    # Before the request's session runs any query (see AuthService.confirm_signer).
+    await auth_service.confirm_signer(
+        runtime.db, runtime.settings, principal, body.username, body.password, purpose
     )
 
 
@@ -153,10 +155,11 @@ async def sign_report(
     report_id: int,
     body: SignBody,
 ) -> ReportRead:
-    """Sign the draft with one's password: final, or preliminary when one's qualification
-    allows only that (a senior then co-signs) or for an early STAT release. 400 lists what is
-    missing; 403 for a wrong password."""
-    await _password(runtime, principal, body, "report.sign")
+    """Sign the draft with one's username and password typed again: final, or preliminary
+    when one's qualification allows only that (a senior then co-signs) or for an early STAT
+    release. 400 lists what is missing; 403 when the username or the password is wrong (the
+    answer does not say which); 422 when either is left out."""
+    await _credentials(runtime, principal, body, "report.sign")
     return await reports.sign(
         session, ReportingContext.of(runtime), principal, report_id, body, utcnow()
     )
@@ -168,10 +171,11 @@ async def cosign_report(
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     report_id: int,
-    body: Password,
+    body: Credentials,
 ) -> ReportRead:
-    """A senior co-signs a junior's preliminary report, which becomes final."""
-    await _password(runtime, principal, body, "report.cosign")
+    """A senior co-signs a junior's preliminary report, which becomes final (username and
+    password again, as for signing)."""
+    await _credentials(runtime, principal, body, "report.cosign")
     return await reports.cosign(
         session, ReportingContext.of(runtime), principal, report_id, utcnow()
     )
@@ -185,8 +189,9 @@ async def amend_report(
     report_id: int,
     body: AmendBody,
 ) -> ReportRead:
-    """Sign the corrected draft as an amended version; the previous one is superseded."""
-    await _password(runtime, principal, body, "report.amend")
+    """Sign the corrected draft as an amended version (username and password again); the
+    previous one is superseded."""
+    await _credentials(runtime, principal, body, "report.amend")
     return await reports.amend(
         session, ReportingContext.of(runtime), principal, report_id, body, utcnow()
     )
@@ -200,8 +205,9 @@ async def add_addendum(
     report_id: int,
     body: AddendumBody,
 ) -> ReportRead:
-    """Append a signed addendum with its reason, as a new version."""
-    await _password(runtime, principal, body, "report.addendum")
+    """Append a signed addendum with its reason, as a new version (username and password
+    again)."""
+    await _credentials(runtime, principal, body, "report.addendum")
     return await reports.add_addendum(
         session, ReportingContext.of(runtime), principal, report_id, body, utcnow()
     )

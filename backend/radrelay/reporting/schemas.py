@@ -75,13 +75,23 @@ class TemplateSummary(BaseModel):
         )
 
 
-class Password(BaseModel):
-    """The signer's password, entered again for this signature (21 CFR 11.200)."""
+class Credentials(BaseModel):
+    """Both components of the signer's electronic signature, typed again for this signature.
 
-    password: str = Field(min_length=1, max_length=256)
+    21 CFR 11.200(a)(1) asks for both the identification code and the password when signings
+    are not part of one continuous session; we ask for both at every signature, the stricter
+    reading, so a stolen token or an unattended signed-in screen alone cannot sign."""
+
+    username: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The signer's username (user ID), typed again: it must be the signed-in "
+        "user's, exactly as at sign-in.",
+    )
+    password: str = Field(min_length=1, max_length=256, description="The signer's password.")
 
 
-class SignBody(Password):
+class SignBody(Credentials):
     preliminary: bool = Field(
         default=False,
         description="A reader qualified for final reports releases a STAT case early as a "
@@ -89,11 +99,11 @@ class SignBody(Password):
     )
 
 
-class AmendBody(Password):
+class AmendBody(Credentials):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class AddendumBody(Password):
+class AddendumBody(Credentials):
     text: str = Field(min_length=1, max_length=8000)
     reason: str = Field(min_length=1, max_length=2000)
 

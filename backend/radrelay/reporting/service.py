@@ -3,7 +3,8 @@
 - A reader holding a case (``reading``) **creates** its report from a template and
   **autosaves** the draft; every autosave is kept (``report_drafts``) and names the revision it
   edited, so a stale editor gets 409 instead of overwriting newer text.
-- **Signing** (password entered again) validates the entries, builds the ``ReportDocument``,
+- **Signing** (username and password typed again, checked by ``AuthService.confirm_signer``
+  before the request's session opens) validates the entries, builds the ``ReportDocument``,
   renders and signs the PDF with the reader's key, stores the signed bytes unchanged with their
   SHA-256, and records an immutable version with its signature. A reader qualified for final
   reports signs ``final`` (or ``preliminary``, releasing a STAT case early); a reader qualified

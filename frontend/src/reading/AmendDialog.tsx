@@ -1,9 +1,11 @@
 import { useId, useState } from "react";
 
 import { useI18n } from "../i18n/context";
+import type { Credentials } from "./api";
 import { PasswordDialog } from "./PasswordDialog";
 
-/** Signs a correction: the reason (required, printed on the amended version) and the password. */
+/** Signs a correction: the reason (required, printed on the amended version), the username and
+ * the password. */
 export function AmendDialog({
   supersedes,
   onConfirm,
@@ -11,7 +13,7 @@ export function AmendDialog({
 }: {
   /** The version the amendment replaces. */
   supersedes: number;
-  onConfirm: (password: string, reason: string) => Promise<void>;
+  onConfirm: (credentials: Credentials, reason: string) => Promise<void>;
   onClose: () => void;
 }) {
   const { t } = useI18n();
@@ -23,9 +25,9 @@ export function AmendDialog({
       title={t("reading.amend.title")}
       confirmLabel={t("reading.amend.confirm")}
       onClose={onClose}
-      onConfirm={async (password) => {
+      onConfirm={async (credentials) => {
         if (!reason.trim()) throw new Error(t("reading.amend.reasonRequired"));
-        await onConfirm(password, reason.trim());
+        await onConfirm(credentials, reason.trim());
       }}
     >
       <p>{t("reading.amend.explain", { n: supersedes })}</p>

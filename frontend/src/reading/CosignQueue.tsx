@@ -96,8 +96,8 @@ export function CosignQueue({ version }: { version: number }) {
           title={t("reading.cosign.dialog", { id: signing.case_id })}
           confirmLabel={t("reading.cosign.action")}
           onClose={() => setSigning(null)}
-          onConfirm={async (password) => {
-            await cosignReport(client, signing.report_id, password);
+          onConfirm={async (credentials) => {
+            await cosignReport(client, signing.report_id, credentials);
             setDone(t("reading.cosign.done", { id: signing.case_id }));
             setSigning(null);
             setReload((n) => n + 1);

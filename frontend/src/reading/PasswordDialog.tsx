@@ -3,9 +3,13 @@ import { useId, useState, type ReactNode } from "react";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
 import { Dialog } from "../components/Dialog";
+import type { Credentials } from "./api";
 
-/** Asks for the password again before a signature (21 CFR 11.200) and runs `onConfirm` with it;
- * the server's refusal is shown in the dialog, which stays open. */
+/** Asks for both components of the electronic signature again, the username and the password,
+ * before a signature and runs `onConfirm` with them; the server's refusal is shown in the
+ * dialog, which stays open. 21 CFR 11.200(a)(1) asks for both when signings are not part of
+ * one continuous session; we ask at every signature (the stricter reading). The username is
+ * never filled in for the signer: typing it is the point. */
 export function PasswordDialog({
   title,
   confirmLabel,
@@ -15,13 +19,16 @@ export function PasswordDialog({
 }: {
   title: string;
   confirmLabel: string;
-  onConfirm: (password: string) => Promise<void>;
+  onConfirm: (credentials: Credentials) => Promise<void>;
   onClose: () => void;
   children?: ReactNode;
 }) {
   const { t } = useI18n();
   const id = useId();
+  const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
+  // As on the sign-in page: spaces around a typed username are not part of it.
+  const user = username.trim();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -30,10 +37,10 @@ export function PasswordDialog({
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (!password || busy) return;
+          if (!user || !password || busy) return;
           setBusy(true);
           setError(null);
-          onConfirm(password).then(
+          onConfirm({ username: user, password }).then(
             () => {
               setBusy(false);
             },
@@ -46,10 +53,26 @@ export function PasswordDialog({
       >
         {children}
         <div className="field">
+          <label htmlFor={`${id}-username`}>{t("reading.sign.username")}</label>
+          <input
+            id={`${id}-username`}
+            type="text"
+            name="username"
+            autoComplete="username"
+            autoCapitalize="none"
+            spellCheck={false}
+            required
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            aria-describedby={error ? `${id}-error` : undefined}
+          />
+        </div>
+        <div className="field">
           <label htmlFor={`${id}-password`}>{t("reading.sign.password")}</label>
           <input
             id={`${id}-password`}
             type="password"
+            name="password"
             autoComplete="current-password"
             required
             value={password}
@@ -63,7 +86,7 @@ export function PasswordDialog({
           </p>
         )}
         <div className="actions">
-          <button type="submit" className="primary" disabled={busy || !password}>
+          <button type="submit" className="primary" disabled={busy || !user || !password}>
             {busy ? t("reading.working") : confirmLabel}
           </button>
           <button type="button" className="secondary" onClick={onClose}>

@@ -21,6 +21,7 @@ import {
   signReport,
   startReport,
   versionPdfPath,
+  type Credentials,
 } from "./api";
 import { Autosaver, sameContent, type DraftContent, type SaveStatus } from "./autosave";
 import {
@@ -312,14 +313,14 @@ export function ReportEditor({
     }
   };
 
-  const amend = async (password: string, reason: string) => {
+  const amend = async (credentials: Credentials, reason: string) => {
     if (!report) return;
     const s = saver.current;
     if (s) {
       await s.flush();
       if (s.dirty) throw new Error(t("reading.sign.unsaved"));
     }
-    const r = await amendReport(client, report.id, { password, reason });
+    const r = await amendReport(client, report.id, { ...credentials, reason });
     s?.stop();
     setAmendOpen(false);
     setAmending(null);
@@ -377,14 +378,14 @@ export function ReportEditor({
     }
   };
 
-  const sign = async (password: string) => {
+  const sign = async (credentials: Credentials) => {
     if (!report) return;
     const s = saver.current;
     if (s) {
       await s.flush();
       if (s.dirty) throw new Error(t("reading.sign.unsaved"));
     }
-    const r = await signReport(client, report.id, password, preliminary);
+    const r = await signReport(client, report.id, credentials, preliminary);
     s?.stop();
     setSignOpen(false);
     setReport(r);
@@ -902,8 +903,8 @@ function AddendumForm({ report, onDone }: { report: ReportRead; onDone: (r: Repo
           title={t("reading.addendum.title")}
           confirmLabel={t("reading.addendum.sign")}
           onClose={() => setSigning(false)}
-          onConfirm={async (password) => {
-            const r = await addAddendum(client, report.id, { password, text: text.trim(), reason: reason.trim() });
+          onConfirm={async (credentials) => {
+            const r = await addAddendum(client, report.id, { ...credentials, text: text.trim(), reason: reason.trim() });
             setSigning(false);
             setOpen(false);
             setText("");

@@ -93,15 +93,22 @@ export function getTemplate(client: ApiClient, templateId: string): Promise<Temp
   return client.request<Template>(`/api/templates/${encodeURIComponent(templateId)}`);
 }
 
+/** Both components of the signer's electronic signature, typed again for each signature
+ * (21 CFR 11.200(a)(1); reporting/schemas.py Credentials). */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
 export function signReport(
   client: ApiClient,
   reportId: number,
-  password: string,
+  credentials: Credentials,
   preliminary = false,
 ): Promise<ReportRead> {
   return client.request<ReportRead>(`/api/reports/${reportId}/sign`, {
     method: "POST",
-    json: { password, preliminary },
+    json: { ...credentials, preliminary },
   });
 }
 
@@ -109,10 +116,10 @@ export function cosignQueue(client: ApiClient): Promise<CosignItem[]> {
   return client.request<CosignItem[]>("/api/reports/cosign-queue");
 }
 
-export function cosignReport(client: ApiClient, reportId: number, password: string): Promise<ReportRead> {
+export function cosignReport(client: ApiClient, reportId: number, credentials: Credentials): Promise<ReportRead> {
   return client.request<ReportRead>(`/api/reports/${reportId}/cosign`, {
     method: "POST",
-    json: { password },
+    json: credentials,
   });
 }
 
@@ -120,7 +127,7 @@ export function cosignReport(client: ApiClient, reportId: number, password: stri
 export function amendReport(
   client: ApiClient,
   reportId: number,
-  body: { password: string; reason: string },
+  body: Credentials & { reason: string },
 ): Promise<ReportRead> {
   return client.request<ReportRead>(`/api/reports/${reportId}/amend`, { method: "POST", json: body });
 }
@@ -128,7 +135,7 @@ export function amendReport(
 export function addAddendum(
   client: ApiClient,
   reportId: number,
-  body: { password: string; text: string; reason: string },
+  body: Credentials & { text: string; reason: string },
 ): Promise<ReportRead> {
   return client.request<ReportRead>(`/api/reports/${reportId}/addenda`, { method: "POST", json: body });
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 
-import { ApiError } from "../api/client";
+import { ApiError, type ApiClient } from "../api/client";
 import type { Case } from "../api/types";
+import { addAddendum, amendReport, cosignReport, signReport } from "./api";
 import { Autosaver, mergeDraft, type DraftContent } from "./autosave";
 import {
   convert,
@@ -345,5 +346,24 @@ describe("autosave", () => {
     expect(statuses.at(-1)).toBe("error");
     expect(saver.dirty).toBe(true);
     saver.stop();
+  });
+});
+
+describe("signing calls", () => {
+  // 21 CFR 11.200(a)(1): every signing body carries both components, as the signer typed them.
+  it("send the username and the password with each signature", async () => {
+    const request = vi.fn().mockResolvedValue({});
+    const client = { request } as unknown as ApiClient;
+    const who = { username: "dr-wang", password: "s3cret!" };
+    await signReport(client, 7, who, true);
+    await cosignReport(client, 7, who);
+    await amendReport(client, 7, { ...who, reason: "typo" });
+    await addAddendum(client, 7, { ...who, text: "more", reason: "asked" });
+    expect(request.mock.calls).toEqual([
+      ["/api/reports/7/sign", { method: "POST", json: { ...who, preliminary: true } }],
+      ["/api/reports/7/cosign", { method: "POST", json: who }],
+      ["/api/reports/7/amend", { method: "POST", json: { ...who, reason: "typo" } }],
+      ["/api/reports/7/addenda", { method: "POST", json: { ...who, text: "more", reason: "asked" } }],
+    ]);
   });
 });
