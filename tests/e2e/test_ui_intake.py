@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from e2e.ui import sign_in
-from helpers import study, write
+from helpers import study, upload, write
 from radrelay import synth
 
 if TYPE_CHECKING:
@@ -193,5 +193,106 @@ async def test_wrong_password_shows_the_servers_message(
     await expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
     await expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     await shots.take("wrong-password")
+
+    console.assert_clean()
+
+
+def receipts(world: World, hospital_id: int) -> list[int]:
+    """How many instances each upload request brought for a hospital's studies, oldest first:
+    the server's audit trail writes one ``study.receive`` per study and request."""
+    r = world.admin.get(
+        "/api/audit", params={"action": "study.receive", "hospital_id": hospital_id}
+    )
+    assert r.status_code == 200, r.text
+    return [e["detail"]["instances"] for e in reversed(r.json()["items"])]
+
+
+async def test_sending_again_skips_what_the_archive_already_holds(
+    page: Page, console, shots, server: Server, world: World, tmp_path: Path
+) -> None:
+    """Issue 6: a send cut short in an earlier session (half the study stored, the case still
+    receiving), then the whole folder chosen again: only the missing files go; and after a page
+    reload the same folder again: nothing goes but the one small request that closes the case."""
+    hospital = world.hospital()
+    patient = synth.SynthPatient(
+        name="Li^Na=李^娜", patient_id="E2E000006", birth_date="19900606", sex="F"
+    )
+    shown_name = "李娜 (Li Na)"
+    slices, before = 6, 3
+    datasets = study("CT", slices=slices, size=64, patient=patient)
+    paths = write(datasets, tmp_path / "study")
+    study_uid = str(datasets[0].StudyInstanceUID)
+
+    # An earlier session stored the first three files, then the connection dropped: the case is
+    # open but not complete, and has no case information yet.
+    r = upload(
+        hospital.tech.http, [(p.name, p.read_bytes()) for p in paths[:before]], complete="false"
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == before
+    assert receipts(world, hospital.id) == [before]
+
+    await sign_in(page, server.url, hospital.tech.username, hospital.tech_password)
+    await expect(page.get_by_role("heading", name="Send studies", level=1)).to_be_visible()
+
+    async def choose_and_send(urgent: bool) -> Locator:
+        async with page.expect_file_chooser() as chooser:
+            await page.get_by_role("button", name="Choose files").click()
+        await (await chooser.value).set_files(paths)
+        card = page.get_by_role("article", name=shown_name)
+        await expect(card.get_by_text("Ready to send")).to_be_visible()
+        if urgent:
+            await card.get_by_role("radio", name="Urgent").check()
+        await page.get_by_role("button", name="Send 1").click()
+        await expect(page.get_by_role("status").filter(has_text="All sent.")).to_be_visible()
+        return card
+
+    async def outcomes_of(card: Locator) -> dict[str, str]:
+        await card.get_by_text(exactly(f"All files ({slices})")).click()
+        rows = card.get_by_role("table").get_by_role("row").filter(has=page.get_by_role("cell"))
+        await expect(rows).to_have_count(slices)
+        shown = {}
+        for row in await rows.all():
+            cells = row.get_by_role("cell")
+            shown[await cells.nth(0).inner_text()] = await cells.nth(1).inner_text()
+        return shown
+
+    # 1. The whole folder: the three the archive holds are not sent, and say so.
+    card = await choose_and_send(urgent=True)
+    await expect(card.get_by_text(exactly("Sent: 3 stored, 3 already stored"))).to_be_visible()
+    await expect(card.get_by_text(re.compile(r"^Files needing attention"))).to_have_count(0)
+    shown = await outcomes_of(card)
+    assert shown == {
+        p.name: "already stored" if i < before else "stored" for i, p in enumerate(paths)
+    }
+    open_case = card.get_by_role("link", name=re.compile(r"^Open case \d+$"))
+    await expect(open_case).to_have_count(1)
+    case_id = int((await open_case.inner_text()).rsplit(" ", 1)[1])
+    await shots.take("resumed")
+
+    # The server got the three missing files only, and the case is whole, ready and urgent.
+    assert receipts(world, hospital.id) == [before, slices - before]
+    case = hospital.tech.get(f"/api/cases/{case_id}").json()
+    assert case["study_instance_uid"] == study_uid
+    assert case["number_of_instances"] == slices
+    assert case["status"] == "ready"
+    assert case["priority"] == "urgent"
+
+    # 2. A reload (the page forgets everything but the session), the same folder again: every
+    # file is already stored. One file still goes, alone, to close the study; nothing is stored.
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Send studies", level=1)).to_be_visible()
+    card = await choose_and_send(urgent=False)
+    await expect(card.get_by_text(exactly(f"Sent: {slices} already stored"))).to_be_visible()
+    shown = await outcomes_of(card)
+    assert shown == {p.name: "already stored" for p in paths}
+    await expect(card.get_by_role("link", name=f"Open case {case_id}")).to_be_visible()
+    await shots.take("all-stored")
+
+    assert receipts(world, hospital.id) == [before, slices - before, 1]
+    case = hospital.tech.get(f"/api/cases/{case_id}").json()
+    assert case["number_of_instances"] == slices
+    assert case["status"] == "ready"
+    assert case["priority"] == "urgent"
 
     console.assert_clean()

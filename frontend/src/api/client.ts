@@ -421,6 +421,24 @@ export class ApiClient {
     return (await res.json()) as T;
   }
 
+  /** An authorised GET of JSON whose headers matter too: a QIDO-RS search says in its Warning
+   * header that more results match. Same token rules as `request`; `accept` for DICOM JSON. */
+  async getWithHeaders(
+    path: string,
+    options: { query?: JsonRequest["query"]; accept?: string; signal?: AbortSignal } = {},
+  ): Promise<{ body: unknown; headers: Headers }> {
+    const url = path + buildQuery(options.query);
+    const res = await this.authorised(url, (token) => {
+      const req: RequestInit = {
+        headers: { Accept: options.accept ?? "application/json", Authorization: `Bearer ${token}` },
+      };
+      if (options.signal) req.signal = options.signal;
+      return req;
+    });
+    const text = await res.text();
+    return { body: text ? (JSON.parse(text) as unknown) : null, headers: res.headers };
+  }
+
   /** A file the API serves (a report PDF, a CSV export), as a Blob, with the same token rules. */
   async blob(path: string, options: { query?: JsonRequest["query"]; signal?: AbortSignal } = {}): Promise<Blob> {
     const url = path + buildQuery(options.query);

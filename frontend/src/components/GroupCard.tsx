@@ -54,7 +54,12 @@ export function GroupCard({
   const answered = state.outcome.files.length > 0;
   const v = answered ? verdict(totals) : null;
   const summary = summarize(totals, (key, vars) => t(key, vars), t("list.separator"));
-  const formLocked = busy || state.status === "sending" || state.status === "done" || state.caseOpened;
+  const formLocked =
+    busy ||
+    state.status === "checking" ||
+    state.status === "sending" ||
+    state.status === "done" ||
+    state.caseOpened;
 
   return (
     <article className={`card group-card status-${state.status}`} aria-labelledby={headingId}>
@@ -115,6 +120,7 @@ export function GroupCard({
 
       <div className="group-status" aria-live="polite">
         {state.status === "idle" && <p className="muted">{t("group.state.idle")}</p>}
+        {state.status === "checking" && <p className="muted">{t("group.state.checking")}</p>}
         {state.status === "sending" && (
           <Progress
             label={t("group.state.sending", { batch: Math.min(state.nextBatch + 1, batches), batches })}

@@ -1,10 +1,9 @@
 import { useState } from "react";
 
-import type { FileOutcome } from "../api/types";
 import { useI18n } from "../i18n/context";
-import { problems, sortForDisplay } from "../upload/outcomes";
+import { problems, sortForDisplay, type ShownFile } from "../upload/outcomes";
 
-function Rows({ files }: { files: readonly FileOutcome[] }) {
+function Rows({ files }: { files: readonly ShownFile[] }) {
   const { t, tv } = useI18n();
   return (
     <div className="table-scroll">
@@ -34,7 +33,7 @@ function Rows({ files }: { files: readonly FileOutcome[] }) {
 
 /** The files needing attention (open), and all files on demand (rendered only when opened: a
  * study may have thousands). */
-export function OutcomeTable({ files }: { files: readonly FileOutcome[] }) {
+export function OutcomeTable({ files }: { files: readonly ShownFile[] }) {
   const { t } = useI18n();
   const [showAll, setShowAll] = useState(false);
   const trouble = problems(files);

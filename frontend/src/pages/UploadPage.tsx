@@ -1,17 +1,18 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type DragEvent } from "react";
 
-import type { Hospital } from "../api/types";
+import type { Hospital, UploadResponse } from "../api/types";
 import { GroupCard } from "../components/GroupCard";
 import { Progress } from "../components/Progress";
 import { groupFiles, groupKeyOf, mergePicked, type InspectedFile, type PickedFile } from "../dicom/grouping";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
 import { canSend, useSession } from "../session";
-import { planBatches } from "../upload/batches";
+import { planBatches, type Batch } from "../upload/batches";
 import { batchLimits, splitTooLarge } from "../upload/limits";
-import { addResponse } from "../upload/outcomes";
+import { addPresent, addResponse } from "../upload/outcomes";
 import { fromDrop, fromFileList, inspectAll } from "../upload/pick";
-import { sendBatches, type CaseFields } from "../upload/send";
+import { answeredPaths, qidoVia, sendStudy } from "../upload/resume";
+import { sendBatches, type CaseFields, type SendResult } from "../upload/send";
 import { initialGroupState, isPending, type GroupState } from "../upload/state";
 
 export function UploadPage() {
@@ -80,6 +81,14 @@ export function UploadPage() {
   const limits = user.limits;
   const { sendable, tooLarge } = useMemo(() => splitTooLarge(files, limits), [files, limits]);
   const grouping = useMemo(() => groupFiles(sendable), [sendable]);
+  // What the browser read from each file's header: a study is checked against the archive by it.
+  const sopByPath = useMemo(() => {
+    const sops = new Map<string, string>();
+    for (const f of sendable) {
+      if (f.inspection.kind === "dicom") sops.set(f.path, f.inspection.header.sopInstanceUid);
+    }
+    return sops;
+  }, [sendable]);
   const { groups, ignored } = grouping;
   const tooLargeIn = useMemo(() => {
     const count = new Map<string, number>();
@@ -145,40 +154,83 @@ export function UploadPage() {
       const group = groups.find((g) => g.key === key);
       if (!group) continue;
       const before = stateOf(key);
-      const replan = !before.batches || before.plannedFiles !== group.files.length;
-      const batches =
-        replan || !before.batches ? planBatches(group.files, batchLimits(limits)) : before.batches;
-      const startAt = replan ? 0 : before.nextBatch;
-      update(key, (s) => ({
-        ...s,
-        status: "sending",
-        batches,
-        plannedFiles: group.files.length,
-        nextBatch: startAt,
-        error: null,
-      }));
-      const result = await sendBatches({
-        batches,
-        startAt,
-        fields: before.fields,
-        hospital: choosesHospital ? hospital : null,
-        caseOpened: before.caseOpened,
-        upload: (request) => client.upload(request),
-        signal: controller.signal,
-        callbacks: {
-          onProgress: (sent) => {
-            update(key, (s) => ({ ...s, sentBytes: sent }));
+      const onProgress = (sent: number) => {
+        update(key, (s) => ({ ...s, sentBytes: sent }));
+      };
+      const onAnswer = (batch: Batch<PickedFile>, response: UploadResponse) => {
+        update(key, (s) => ({
+          ...s,
+          outcome: addResponse(s.outcome, response),
+          caseOpened: s.caseOpened || response.case_ids.length > 0,
+          nextBatch: batch.index + 1,
+        }));
+      };
+      let result: SendResult;
+      if (group.kind === "study") {
+        // Every send of a study, a retry included, starts by asking the archive what it holds.
+        const studyUid = group.study.studyInstanceUid;
+        update(key, (s) => ({
+          ...s,
+          status: "checking",
+          plannedFiles: group.files.length,
+          nextBatch: 0,
+          error: null,
+        }));
+        ({ result } = await sendStudy({
+          files: group.files,
+          studyUid,
+          sopOf: (path) => sopByPath.get(path),
+          // A technician's searches see their own hospital only, the one they send for.
+          search: user.role === "tech" ? qidoVia(client) : null,
+          answered: answeredPaths(before.outcome.files),
+          limits: batchLimits(limits),
+          fields: before.fields,
+          hospital: choosesHospital ? hospital : null,
+          caseOpened: before.caseOpened,
+          upload: (request) => client.upload(request),
+          signal: controller.signal,
+          callbacks: {
+            onPlan: (plan, batches) => {
+              const present = plan.present.map((f) => ({
+                path: f.path,
+                sopInstanceUid: sopByPath.get(f.path) ?? "",
+                studyInstanceUid: studyUid,
+              }));
+              update(key, (s) => ({
+                ...s,
+                status: "sending",
+                batches,
+                outcome: addPresent(s.outcome, present),
+              }));
+            },
+            onProgress,
+            onAnswer,
           },
-          onAnswer: (batch, response) => {
-            update(key, (s) => ({
-              ...s,
-              outcome: addResponse(s.outcome, response),
-              caseOpened: s.caseOpened || response.case_ids.length > 0,
-              nextBatch: batch.index + 1,
-            }));
-          },
-        },
-      });
+        }));
+      } else {
+        const replan = !before.batches || before.plannedFiles !== group.files.length;
+        const batches =
+          replan || !before.batches ? planBatches(group.files, batchLimits(limits)) : before.batches;
+        const startAt = replan ? 0 : before.nextBatch;
+        update(key, (s) => ({
+          ...s,
+          status: "sending",
+          batches,
+          plannedFiles: group.files.length,
+          nextBatch: startAt,
+          error: null,
+        }));
+        result = await sendBatches({
+          batches,
+          startAt,
+          fields: before.fields,
+          hospital: choosesHospital ? hospital : null,
+          caseOpened: before.caseOpened,
+          upload: (request) => client.upload(request),
+          signal: controller.signal,
+          callbacks: { onProgress, onAnswer },
+        });
+      }
       if (result.ok) {
         update(key, (s) => ({ ...s, status: "done", sentBytes: group.bytes }));
         continue;

@@ -2,8 +2,17 @@
 
 import type { FileOutcome, Outcome, UploadResponse } from "../api/types";
 
+/** The server's outcomes, and one of the page's own: "present", a file of a study that the
+ * archive already held when the study was sent (or sent again), so it was not sent (resume.ts). */
+export type ShownOutcome = Outcome | "present";
+
+export interface ShownFile extends Omit<FileOutcome, "outcome"> {
+  outcome: ShownOutcome;
+}
+
 export interface OutcomeTotals {
   stored: number;
+  present: number;
   duplicate: number;
   conflict: number;
   failed: number;
@@ -12,6 +21,7 @@ export interface OutcomeTotals {
 
 export const EMPTY_TOTALS: OutcomeTotals = {
   stored: 0,
+  present: 0,
   duplicate: 0,
   conflict: 0,
   failed: 0,
@@ -22,36 +32,72 @@ export interface GroupOutcome {
   totals: OutcomeTotals;
   caseIds: number[];
   /** Per file; a file sent again (after a retry) keeps its latest outcome. */
-  files: FileOutcome[];
+  files: ShownFile[];
 }
 
 export const EMPTY_OUTCOME: GroupOutcome = { totals: EMPTY_TOTALS, caseIds: [], files: [] };
 
-/** Adds one request's answer to what a group has so far. */
-export function addResponse(soFar: GroupOutcome, response: UploadResponse): GroupOutcome {
+function withFiles(soFar: GroupOutcome, added: readonly ShownFile[], caseIds: readonly number[]): GroupOutcome {
   const byName = new Map(soFar.files.map((f) => [f.name, f]));
-  for (const f of response.files) byName.set(f.name, f);
+  for (const f of added) byName.set(f.name, f);
   const files = [...byName.values()];
   const totals: OutcomeTotals = { ...EMPTY_TOTALS };
   for (const f of files) {
     if (f.outcome in totals) totals[f.outcome] += 1;
   }
-  const caseIds = [...new Set([...soFar.caseIds, ...response.case_ids])].sort((a, b) => a - b);
-  return { totals, caseIds, files };
+  const ids = [...new Set([...soFar.caseIds, ...caseIds])].sort((a, b) => a - b);
+  return { totals, caseIds: ids, files };
+}
+
+/** Adds one request's answer to what a group has so far. */
+export function addResponse(soFar: GroupOutcome, response: UploadResponse): GroupOutcome {
+  return withFiles(soFar, response.files, response.case_ids);
+}
+
+/** Adds the files the archive already held (not sent). A file this page already has an outcome
+ * for (stored by an earlier request of the same send) keeps it: it says more. */
+export function addPresent(
+  soFar: GroupOutcome,
+  present: readonly { path: string; sopInstanceUid: string; studyInstanceUid: string }[],
+): GroupOutcome {
+  const known = new Set(soFar.files.map((f) => f.name));
+  const added: ShownFile[] = present
+    .filter((f) => !known.has(f.path))
+    .map((f) => ({
+      name: f.path,
+      outcome: "present",
+      message: "",
+      status: 0,
+      sop_class_uid: "",
+      sop_instance_uid: f.sopInstanceUid,
+      study_instance_uid: f.studyInstanceUid,
+      series_instance_uid: "",
+      case_id: null,
+    }));
+  return withFiles(soFar, added, []);
 }
 
 /** The order outcomes are listed in: problems first. */
-const ORDER: Record<Outcome, number> = { failed: 0, conflict: 1, skipped: 2, duplicate: 3, stored: 4 };
+const ORDER: Record<ShownOutcome, number> = {
+  failed: 0,
+  conflict: 1,
+  skipped: 2,
+  duplicate: 3,
+  present: 4,
+  stored: 5,
+};
 
-export function sortForDisplay(files: readonly FileOutcome[]): FileOutcome[] {
+export function sortForDisplay<T extends ShownFile>(files: readonly T[]): T[] {
   return [...files].sort(
     (a, b) => ORDER[a.outcome] - ORDER[b.outcome] || a.name.localeCompare(b.name),
   );
 }
 
-/** Files that need a person's attention (anything but stored or duplicate). */
-export function problems(files: readonly FileOutcome[]): FileOutcome[] {
-  return sortForDisplay(files.filter((f) => f.outcome !== "stored" && f.outcome !== "duplicate"));
+/** Files that need a person's attention (anything but stored, duplicate or already present). */
+export function problems<T extends ShownFile>(files: readonly T[]): T[] {
+  return sortForDisplay(
+    files.filter((f) => f.outcome !== "stored" && f.outcome !== "duplicate" && f.outcome !== "present"),
+  );
 }
 
 export type Verdict = "ok" | "warning" | "error";
@@ -59,7 +105,7 @@ export type Verdict = "ok" | "warning" | "error";
 /** ok: every file stored or already there; warning: something stored, something not (or a
  * conflict); error: nothing stored. */
 export function verdict(t: OutcomeTotals): Verdict {
-  const good = t.stored + t.duplicate + t.conflict;
+  const good = t.stored + t.present + t.duplicate + t.conflict;
   if (good === 0) return "error";
   if (t.failed > 0 || t.conflict > 0) return "warning";
   return "ok";
@@ -68,6 +114,7 @@ export function verdict(t: OutcomeTotals): Verdict {
 export type Translate = (key: OutcomeKey, vars: { n: number }) => string;
 export type OutcomeKey =
   | "outcome.count.stored"
+  | "outcome.count.present"
   | "outcome.count.duplicate"
   | "outcome.count.conflict"
   | "outcome.count.failed"
@@ -76,7 +123,7 @@ export type OutcomeKey =
 /** "38 stored, 2 already there, 1 failed": the non-zero counts, in a fixed order. */
 export function summarize(t: OutcomeTotals, translate: Translate, separator = ", "): string {
   const parts: string[] = [];
-  for (const key of ["stored", "duplicate", "conflict", "failed", "skipped"] as const) {
+  for (const key of ["stored", "present", "duplicate", "conflict", "failed", "skipped"] as const) {
     if (t[key] > 0) parts.push(translate(`outcome.count.${key}`, { n: t[key] }));
   }
   return parts.join(separator);

@@ -1,6 +1,7 @@
 // Sending one group (a study, an archive, the unreadable files) batch after batch. A request that
 // fails on the way (network, server down) stops the group at that batch; sending again from it is
-// safe, because the server answers "duplicate" for what it already has.
+// safe, because the server answers "duplicate" for what it already has. A study is first checked
+// against the archive, so that what it holds is not sent at all (resume.ts).
 
 import { ABORTED, ApiError, type UploadProgress, type UploadRequest } from "../api/client";
 import type { Priority, Subspecialty, UploadResponse } from "../api/types";
@@ -27,7 +28,7 @@ export const EMPTY_CASE_FIELDS: CaseFields = {
  * fields when asked for, the sending hospital's code (coordinators, admins), and `complete`. */
 export function buildForm<F extends Blob>(
   batch: Batch<PickedFile<F>>,
-  options: { fields: CaseFields | null; hospital: string | null },
+  options: { fields: Partial<CaseFields> | null; hospital: string | null },
 ): FormData {
   const form = new FormData();
   if (options.hospital) form.append("hospital", options.hospital);
@@ -65,7 +66,8 @@ export type SendResult =
 export async function sendBatches<F extends Blob>(args: {
   batches: readonly Batch<PickedFile<F>>[];
   startAt?: number;
-  fields: CaseFields;
+  /** A field left out is not sent: the case keeps what it has. */
+  fields: Partial<CaseFields>;
   hospital: string | null;
   /** Whether an earlier run already opened the case (so the fields went through). */
   caseOpened?: boolean;

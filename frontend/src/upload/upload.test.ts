@@ -204,6 +204,7 @@ function response(list: FileOutcome[], caseIds: number[] = [3]): UploadResponse 
 const english = (key: OutcomeKey, { n }: { n: number }) =>
   ({
     "outcome.count.stored": `${n} stored`,
+    "outcome.count.present": `${n} already stored`,
     "outcome.count.duplicate": `${n} already there`,
     "outcome.count.conflict": `${n} in conflict`,
     "outcome.count.failed": `${n} failed`,
@@ -214,11 +215,11 @@ describe("outcomes", () => {
   it("adds answers up, a resent file keeping its latest outcome", () => {
     let o = addResponse(EMPTY_OUTCOME, response([outcome("a", "stored"), outcome("b", "failed", "cut short")]));
     o = addResponse(o, response([outcome("c", "conflict"), outcome("d", "skipped")], [3, 4]));
-    expect(o.totals).toEqual({ stored: 1, duplicate: 0, conflict: 1, failed: 1, skipped: 1 });
+    expect(o.totals).toEqual({ stored: 1, present: 0, duplicate: 0, conflict: 1, failed: 1, skipped: 1 });
     expect(o.caseIds).toEqual([3, 4]);
     // a retry of the first request: "a" now a duplicate, "b" stored
     o = addResponse(o, response([outcome("a", "duplicate"), outcome("b", "stored")]));
-    expect(o.totals).toEqual({ stored: 1, duplicate: 1, conflict: 1, failed: 0, skipped: 1 });
+    expect(o.totals).toEqual({ stored: 1, present: 0, duplicate: 1, conflict: 1, failed: 0, skipped: 1 });
   });
 
   it("lists problems first and says it plainly", () => {
@@ -238,17 +239,18 @@ describe("outcomes", () => {
     expect(summarize(totals, english)).toBe(
       "1 stored, 1 already there, 1 in conflict, 1 failed, 1 skipped",
     );
-    expect(summarize({ stored: 40, duplicate: 0, conflict: 0, failed: 0, skipped: 0 }, english)).toBe(
+    expect(summarize({ stored: 40, present: 0, duplicate: 0, conflict: 0, failed: 0, skipped: 0 }, english)).toBe(
       "40 stored",
     );
-    expect(summarize({ stored: 1, duplicate: 2, conflict: 0, failed: 0, skipped: 0 }, english, "，")).toBe(
+    expect(summarize({ stored: 1, present: 0, duplicate: 2, conflict: 0, failed: 0, skipped: 0 }, english, "，")).toBe(
       "1 stored，2 already there",
     );
   });
 
   it("gives a verdict", () => {
-    const t = { stored: 0, duplicate: 0, conflict: 0, failed: 0, skipped: 0 };
+    const t = { stored: 0, present: 0, duplicate: 0, conflict: 0, failed: 0, skipped: 0 };
     expect(verdict({ ...t, stored: 3 })).toBe("ok");
+    expect(verdict({ ...t, present: 3 })).toBe("ok");
     expect(verdict({ ...t, duplicate: 3 })).toBe("ok");
     expect(verdict({ ...t, stored: 3, failed: 1 })).toBe("warning");
     expect(verdict({ ...t, conflict: 1 })).toBe("warning");
