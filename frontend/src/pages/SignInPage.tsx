@@ -1,6 +1,7 @@
 import { useId, useState, type SubmitEvent } from "react";
 
 import { ApiError, type ApiClient } from "../api/client";
+import { CredentialFields } from "../components/CredentialFields";
 import { LanguageSwitch } from "../components/LanguageSwitch";
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
@@ -56,31 +57,14 @@ export function SignInPage({ client, notice }: { client: ApiClient; notice: stri
               {error}
             </p>
           )}
-          <div className="field">
-            <label htmlFor={`${id}-user`}>{t("signIn.username")}</label>
-            <input
-              id={`${id}-user`}
-              name="username"
-              autoComplete="username"
-              autoCapitalize="none"
-              spellCheck={false}
-              required
-              value={username}
-              onChange={(e) => setUsername(e.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-pass`}>{t("signIn.password")}</label>
-            <input
-              id={`${id}-pass`}
-              name="password"
-              type="password"
-              autoComplete="current-password"
-              required
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-            />
-          </div>
+          <CredentialFields
+            idPrefix={id}
+            labels={{ username: t("signIn.username"), password: t("signIn.password") }}
+            username={username}
+            password={password}
+            onUsername={setUsername}
+            onPassword={setPassword}
+          />
           <button type="submit" className="primary wide" disabled={busy}>
             {busy ? t("signIn.working") : t("signIn.submit")}
           </button>

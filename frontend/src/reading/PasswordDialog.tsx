@@ -2,6 +2,7 @@ import { useId, useState, type ReactNode } from "react";
 
 import { errorText } from "../errors";
 import { useI18n } from "../i18n/context";
+import { CredentialFields } from "../components/CredentialFields";
 import { Dialog } from "../components/Dialog";
 import type { Credentials } from "./api";
 
@@ -52,34 +53,15 @@ export function PasswordDialog({
         }}
       >
         {children}
-        <div className="field">
-          <label htmlFor={`${id}-username`}>{t("reading.sign.username")}</label>
-          <input
-            id={`${id}-username`}
-            type="text"
-            name="username"
-            autoComplete="username"
-            autoCapitalize="none"
-            spellCheck={false}
-            required
-            value={username}
-            onChange={(e) => setUsername(e.target.value)}
-            aria-describedby={error ? `${id}-error` : undefined}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-password`}>{t("reading.sign.password")}</label>
-          <input
-            id={`${id}-password`}
-            type="password"
-            name="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            aria-describedby={error ? `${id}-error` : undefined}
-          />
-        </div>
+        <CredentialFields
+          idPrefix={id}
+          labels={{ username: t("reading.sign.username"), password: t("reading.sign.password") }}
+          username={username}
+          password={password}
+          onUsername={setUsername}
+          onPassword={setPassword}
+          describedBy={error ? `${id}-error` : undefined}
+        />
         {error && (
           <p id={`${id}-error`} className="error" role="alert">
             {error}
