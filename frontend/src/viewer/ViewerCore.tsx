@@ -374,8 +374,10 @@ export default function ViewerCore({
       const imageId = a.metadata?.referencedImageId;
       const uid = a.annotationUID;
       // One still being drawn is left out: its values change until the mouse is let go, and
-      // "To report" must send what the reader measured, not a moment of the drag.
-      if (!kind || !uid || !completed.current.has(uid)) continue;
+      // "To report" must send what the reader measured, not a moment of the drag. Nor one
+      // whose handles moved since its values were last worked out: Cornerstone works them out
+      // throttled, on a later render, and says so with ANNOTATION_MODIFIED (StatsUpdated).
+      if (!kind || !uid || !completed.current.has(uid) || a.invalidated) continue;
       const image = imageId ? imageById.current.get(imageId) : undefined;
       const stats = Object.values(
         (a.data as { cachedStats?: Record<string, Record<string, unknown>> }).cachedStats ?? {},
