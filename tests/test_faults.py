@@ -71,7 +71,7 @@ class System:
         runs of a periodic job."""
 
         def done() -> int:
-            return sum(w.log_path.read_text().count(f"← cron:{cron} ") for w in self.workers)
+            return sum(w.log_path.read_text().count(f":cron:{cron} ●") for w in self.workers)
 
         seen = done()
         wait_until(lambda: done() >= seen + count, what=f"{count} more runs of {cron}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -165,6 +166,42 @@ class TestArq:
         await worker.close()
         assert sorted(TRIES) == [("bug", 1), ("outage", 1), ("outage", 2)]
         assert (worker.jobs_complete, worker.jobs_failed, worker.jobs_retried) == (1, 1, 1)
+
+    async def test_two_deployments_on_one_redis_each_run_every_periodic_tick(
+        self, settings: Settings
+    ) -> None:
+        """Two deployments (queues) sharing a Redis: each worker runs its own sweeps and
+        watches at every tick. arq's cron job ids are global to the Redis server, so unless
+        they carry the queue, the workers race for each tick and each runs about half."""
+        from arq.worker import get_kwargs
+
+        from radrelay.worker import worker_settings
+
+        every_second = {
+            "redis_url": REDIS,
+            "sweep_interval_seconds": 1,
+            "sla_watch_seconds": 1,
+            "delivery_retry_seconds": 1,
+            "s3_sweep_seconds": 1,
+        }
+        workers = []
+        for _ in range(2):
+            queue = f"radrelay-test:{secrets.token_hex(4)}"
+            s = settings.model_copy(update={**every_second, "queue_name": queue})
+            kwargs = get_kwargs(worker_settings(s))
+            workers.append(Worker(**kwargs, handle_signals=False, poll_delay=0.05))
+        runs = [asyncio.create_task(w.main()) for w in workers]
+        await asyncio.sleep(4.5)
+        for run in runs:
+            run.cancel()
+        for w in workers:
+            await w.close()
+        # Five periodic jobs, run at start-up and at each of the 4 or more whole seconds
+        # since: at least 3 of those ticks each, allowing a slow start.
+        assert [w.jobs_complete >= 5 * (1 + 3) for w in workers] == [True, True], [
+            (w.jobs_complete, w.jobs_failed) for w in workers
+        ]
+        assert [w.jobs_failed for w in workers] == [0, 0]
 
     async def test_job_payload_is_json_not_pickle(self, settings: Settings) -> None:
         queue = f"radrelay-test:{secrets.token_hex(4)}"

@@ -130,35 +130,22 @@ def worker_settings(settings: Settings, *, outlast_outages: bool = True) -> type
         ]
         cron_jobs: ClassVar[list[Any]] = [
             cron(
-                telemetry.instrumented(sweep_stable_studies),
-                second=seconds,
+                telemetry.instrumented(fn),
+                # arq names a cron run's job "cron:<function>:<time>", one id for the whole
+                # Redis server: two deployments (or a test run's servers) on one Redis would
+                # take each other's runs, and the loser's sweep or watch would not run at all.
+                name=f"{settings.queue_name}:cron:{fn.__name__}",
+                second=second,
                 run_at_startup=True,
                 unique=True,
-            ),
-            cron(
-                telemetry.instrumented(sla_watch),
-                second=watch_seconds,
-                run_at_startup=True,
-                unique=True,
-            ),
-            cron(
-                telemetry.instrumented(critical_watch),
-                second=watch_seconds,
-                run_at_startup=True,
-                unique=True,
-            ),
-            cron(
-                telemetry.instrumented(delivery_retry),
-                second=retry_seconds,
-                run_at_startup=True,
-                unique=True,
-            ),
-            cron(
-                telemetry.instrumented(offload_sweep),
-                second=offload_seconds,
-                run_at_startup=True,
-                unique=True,
-            ),
+            )
+            for fn, second in (
+                (sweep_stable_studies, seconds),
+                (sla_watch, watch_seconds),
+                (critical_watch, watch_seconds),
+                (delivery_retry, retry_seconds),
+                (offload_sweep, offload_seconds),
+            )
         ]
         redis_settings = redis
         queue_name = settings.queue_name
