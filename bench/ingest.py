@@ -21,8 +21,10 @@ its association negotiation) to the last response:
    streaming the files (``STORE_SEND_CHUNKED_DATASET``, so it does not re-encode them);
 3. C-STORE over four parallel associations (four ``storescu`` on N/4 files each).
 
-After each scenario the hospital's cases are read through the API as its technician, and the
-scenario counts only if they hold all N instances. The pixel data (a phantom CT from
+Before each scenario the benchmark waits for the server and its worker to go idle, so that
+background work left by the previous one is not counted against it. After each scenario the
+hospital's cases are read through the API as its technician, and the scenario counts only if
+they hold all N instances. The pixel data (a phantom CT from
 ``radrelay.synth``) is generated once per run; every scenario re-identifies it (UIDs, patient)
 and writes its own files. Clients, the server and the worker all share this machine's cores, so
 the numbers are a lower bound of what the server alone would do. Targets are reported, never
@@ -309,6 +311,25 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> tuple[float,
     """(server, database) CPU seconds between two ``Server.cpu`` readings."""
     delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
     return delta.pop("server"), sum(delta.values())
+
+
+def settle(
+    server: Server, quiet: float = 0.1, interval: float = 0.5, limit: float = 120.0
+) -> float:
+    """Wait until the server (and its worker) is idle, under ``quiet`` of a core for one
+    ``interval``: what the previous scenario left to do in the background (studies becoming
+    stable, routing, offload) must not be counted against the next one. Returns the seconds
+    waited."""
+    started = time.monotonic()
+    before = server.cpu()
+    while time.monotonic() - started < limit:
+        time.sleep(interval)
+        after = server.cpu()
+        busy, database = cpu_delta(before, after)
+        if busy + database < quiet * interval:
+            break
+        before = after
+    return time.monotonic() - started
 
 
 def client_cpu() -> float:
@@ -695,7 +716,8 @@ def run_scenario(
         if args.profile:
             slug = "".join(c if c.isalnum() else "-" for c in scenario.name.lower())
             profile = args.profile / f"{server.backend}-{slug}.txt"
-        log(f"{server.backend}: {scenario.name} ...")
+        waited = settle(server)
+        log(f"{server.backend}: {scenario.name} ... (after {waited:.1f} s for the server to idle)")
         with profiled(server.procs["serve"].pid, profile):
             cpu_before, client_before = server.cpu(), client_cpu()
             seconds, per_association = scenario.run(server, hospital, groups, args)

@@ -10,6 +10,7 @@ import io
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,73 @@ class TestStorescu:
         assert (ct["number_of_instances"], ct["modalities"]) == (3, ["CT"])
         assert (mr["number_of_instances"], mr["modalities"]) == (2, ["MR"])
         assert len(cases_of(hospital)) == 2
+        assert_stored_exactly(server, hospital, sources)
+
+    def test_objects_in_small_pdus_are_stored_exactly(
+        self, server: Server, world: World, tmp_path: Path
+    ) -> None:
+        """Some PACS cap their PDUs at a few KiB: each object then arrives as dozens of PDUs,
+        one read of the gateway's transport loop each, back to back."""
+        hospital = world.hospital()
+        datasets = helpers.study("CT", slices=6, size=256)  # 128 KiB of pixels: 33 PDUs each
+        sources = helpers.write(datasets, tmp_path / "ct")
+        r = subprocess.run(
+            [
+                DCMTK_STORESCU,
+                "-aec",
+                CALLED_AE,
+                "-aet",
+                hospital.ae_title,
+                "--max-send-pdu",
+                "4096",
+                "127.0.0.1",
+                str(server.dicom_port),
+                "+sd",
+                str(tmp_path / "ct"),
+            ],
+            env={**os.environ, "TCP_NODELAY": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert case_of(hospital, datasets[0].StudyInstanceUID)["number_of_instances"] == 6
+        assert_stored_exactly(server, hospital, sources)
+
+
+class TestSlowLink:
+    """A township hospital's uplink stalls: the gateway waits for each piece instead of polling
+    for it, and a stall longer than its waits must not lose, reorder or end anything."""
+
+    def test_object_arriving_in_pieces_with_pauses_is_stored(
+        self, server: Server, world: World, tmp_path: Path
+    ) -> None:
+        hospital = world.hospital()
+        ds, second = helpers.study("CT", slices=2, size=128)
+        sources = helpers.write([ds, second], tmp_path)
+        with association(server, hospital.ae_title, [ds]) as assoc:
+            request = C_STORE()
+            request.MessageID = 7
+            request.AffectedSOPClassUID = ds.SOPClassUID
+            request.AffectedSOPInstanceUID = ds.SOPInstanceUID
+            request.Priority = 2
+            request.DataSet = io.BytesIO(dataset_bytes(sources[0]))
+            message = C_STORE_RQ()
+            message.primitive_to_message(request)
+            (cx,) = assoc.accepted_contexts
+            pdus = list(message.encode_msg(cx.context_id, 8 * 1024))
+            assert len(pdus) > 4
+            for i, pdu in enumerate(pdus):
+                if i in (1, 2, len(pdus) - 1):  # after the command, mid-data, before the last
+                    time.sleep(0.3)
+                assoc.dul.send_pdu(pdu)
+            _, response = assoc.dimse.get_msg(block=True)
+            assert response is not None, "no C-STORE response"
+            assert (response.MessageIDBeingRespondedTo, response.Status) == (7, SUCCESS)
+            # The association goes on after a quiet spell.
+            time.sleep(0.3)
+            assert status_of(assoc.send_c_store(second)) == SUCCESS
+        assert case_of(hospital, ds.StudyInstanceUID)["number_of_instances"] == 2
         assert_stored_exactly(server, hospital, sources)
 
 

@@ -48,12 +48,13 @@ from pynetdicom import (
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
 from radrelay.errors import ServiceUnavailable
 from radrelay.hospitals.service import CallingAE, hospitals
+from radrelay.ingest import transport
 from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import FileOutcome
 from radrelay.ingest.service import Origin, ingest
@@ -189,8 +190,16 @@ class DicomGateway:
             (evt.EVT_ABORTED, self._on_end),
             (evt.EVT_CONN_CLOSE, self._on_end),
         ]
+        if transport.supported():
+            request_handler: type[RequestHandler] = transport.EventDrivenRequestHandler
+        else:
+            log.warning("this pynetdicom lacks what the gateway's event-driven loops override")
+            request_handler = RequestHandler
         server = self.ae.make_server(
-            (host, port), evt_handlers=handlers, server_class=_NoDelayServer
+            (host, port),
+            evt_handlers=handlers,
+            server_class=_NoDelayServer,
+            request_handler=request_handler,
         )
         # As AE.start_server does, so that server.shutdown() and ae.shutdown() know it.
         self.ae._servers.append(server)
