@@ -113,6 +113,37 @@ def store(server: Server, calling: str, objects: Sequence[DicomObject]) -> list[
         return [status_of(assoc.send_c_store(obj)) for obj in objects]
 
 
+def storescu(server: Server, hospital: Hospital, *args: str) -> None:
+    """dcmtk's storescu from the hospital's AE title, as a site's script runs it."""
+    r = subprocess.run(
+        [
+            *(DCMTK_STORESCU, "-aec", CALLED_AE, "-aet", hospital.ae_title),
+            *("127.0.0.1", str(server.dicom_port), *args),
+        ],
+        env={**os.environ, "TCP_NODELAY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def store_pdus(
+    assoc: Association, ds: Dataset, data: bytes, message_id: int, max_pdu: int
+) -> Iterator[Any]:
+    """The P-DATA PDUs of one C-STORE request, for a test to send at its own pace."""
+    request = C_STORE()
+    request.MessageID = message_id
+    request.AffectedSOPClassUID = ds.SOPClassUID
+    request.AffectedSOPInstanceUID = ds.SOPInstanceUID
+    request.Priority = 2
+    request.DataSet = io.BytesIO(data)
+    message = C_STORE_RQ()
+    message.primitive_to_message(request)
+    (cx,) = assoc.accepted_contexts
+    return message.encode_msg(cx.context_id, max_pdu)  # type: ignore[no-any-return]
+
+
 # --- what was stored ---------------------------------------------------------------------------
 
 
@@ -300,25 +331,7 @@ class TestStorescu:
         sources = helpers.write(datasets[:3], tmp_path / "ct") + helpers.write(
             datasets[3:], tmp_path / "mr"
         )
-        r = subprocess.run(
-            [
-                DCMTK_STORESCU,
-                "-aec",
-                CALLED_AE,
-                "-aet",
-                hospital.ae_title,
-                "127.0.0.1",
-                str(server.dicom_port),
-                "+sd",
-                "+r",
-                str(tmp_path),
-            ],
-            env={**os.environ, "TCP_NODELAY": "1"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert r.returncode == 0, r.stdout + r.stderr
+        storescu(server, hospital, "+sd", "+r", str(tmp_path))
 
         ct = case_of(hospital, datasets[0].StudyInstanceUID)
         mr = case_of(hospital, datasets[3].StudyInstanceUID)
@@ -335,26 +348,7 @@ class TestStorescu:
         hospital = world.hospital()
         datasets = helpers.study("CT", slices=6, size=256)  # 128 KiB of pixels: 33 PDUs each
         sources = helpers.write(datasets, tmp_path / "ct")
-        r = subprocess.run(
-            [
-                DCMTK_STORESCU,
-                "-aec",
-                CALLED_AE,
-                "-aet",
-                hospital.ae_title,
-                "--max-send-pdu",
-                "4096",
-                "127.0.0.1",
-                str(server.dicom_port),
-                "+sd",
-                str(tmp_path / "ct"),
-            ],
-            env={**os.environ, "TCP_NODELAY": "1"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert r.returncode == 0, r.stdout + r.stderr
+        storescu(server, hospital, "--max-send-pdu", "4096", "+sd", str(tmp_path / "ct"))
         assert case_of(hospital, datasets[0].StudyInstanceUID)["number_of_instances"] == 6
         assert_stored_exactly(server, hospital, sources)
 
@@ -370,16 +364,7 @@ class TestSlowLink:
         ds, second = helpers.study("CT", slices=2, size=128)
         sources = helpers.write([ds, second], tmp_path)
         with association(server, hospital.ae_title, [ds]) as assoc:
-            request = C_STORE()
-            request.MessageID = 7
-            request.AffectedSOPClassUID = ds.SOPClassUID
-            request.AffectedSOPInstanceUID = ds.SOPInstanceUID
-            request.Priority = 2
-            request.DataSet = io.BytesIO(dataset_bytes(sources[0]))
-            message = C_STORE_RQ()
-            message.primitive_to_message(request)
-            (cx,) = assoc.accepted_contexts
-            pdus = list(message.encode_msg(cx.context_id, 8 * 1024))
+            pdus = list(store_pdus(assoc, ds, dataset_bytes(sources[0]), 7, 8 * 1024))
             assert len(pdus) > 4
             for i, pdu in enumerate(pdus):
                 if i in (1, 2, len(pdus) - 1):  # after the command, mid-data, before the last
@@ -606,17 +591,8 @@ class TestAbortedTransfer:
 
         assert partial_files() == []
         with association(server, hospital.ae_title, [ds]) as assoc:
-            request = C_STORE()
-            request.MessageID = 1
-            request.AffectedSOPClassUID = ds.SOPClassUID
-            request.AffectedSOPInstanceUID = ds.SOPInstanceUID
-            request.Priority = 2
-            request.DataSet = io.BytesIO(encode(ds, False, True))
-            message = C_STORE_RQ()
-            message.primitive_to_message(request)
-            (cx,) = assoc.accepted_contexts
             # The command and the first 16 KiB of the data set, then the link "drops".
-            pdus = message.encode_msg(cx.context_id, 16 * 1024)
+            pdus = store_pdus(assoc, ds, encode(ds, False, True), 1, 16 * 1024)
             for pdu in (next(pdus), next(pdus)):
                 assoc.dul.send_pdu(pdu)
             wait_until(partial_files, timeout=10, what="the gateway to start receiving")
