@@ -144,6 +144,20 @@ def store_pdus(
     return message.encode_msg(cx.context_id, max_pdu)  # type: ignore[no-any-return]
 
 
+@contextlib.contextmanager
+def reactor_paused(assoc: Association) -> Iterator[None]:
+    """Keep the association's own thread off its message queue, as pynetdicom's ``send_*``
+    methods do, while a test reads a response itself: else that thread may take the response
+    first and drop it ("Received unexpected C-STORE service message")."""
+    assoc._reactor_checkpoint.clear()
+    while not assoc._is_paused:
+        time.sleep(0.0001)
+    try:
+        yield
+    finally:
+        assoc._reactor_checkpoint.set()
+
+
 # --- what was stored ---------------------------------------------------------------------------
 
 
@@ -366,11 +380,12 @@ class TestSlowLink:
         with association(server, hospital.ae_title, [ds]) as assoc:
             pdus = list(store_pdus(assoc, ds, dataset_bytes(sources[0]), 7, 8 * 1024))
             assert len(pdus) > 4
-            for i, pdu in enumerate(pdus):
-                if i in (1, 2, len(pdus) - 1):  # after the command, mid-data, before the last
-                    time.sleep(0.3)
-                assoc.dul.send_pdu(pdu)
-            _, response = assoc.dimse.get_msg(block=True)
+            with reactor_paused(assoc):
+                for i, pdu in enumerate(pdus):
+                    if i in (1, 2, len(pdus) - 1):  # after the command, mid-data, before the last
+                        time.sleep(0.3)
+                    assoc.dul.send_pdu(pdu)
+                _, response = assoc.dimse.get_msg(block=True)
             assert response is not None, "no C-STORE response"
             assert (response.MessageIDBeingRespondedTo, response.Status) == (7, SUCCESS)
             # The association goes on after a quiet spell.
