@@ -489,6 +489,30 @@ class TestResend:
         assert_stored_exactly(server, hospital, [*sources, other])
 
 
+class TestOddValues:
+    """Values real devices send although the standard bounds them: the object is kept."""
+
+    def test_instance_number_beyond_32_bits_is_stored_without_it(
+        self, server: Server, world: World, tmp_path: Path
+    ) -> None:
+        """PS3.5 bounds IS to a signed 32-bit integer, and so are the index columns; some
+        modalities number instances with a timestamp. Refusing the object, or failing to index it
+        (a "retry" the sender would repeat for ever), would lose it."""
+        hospital = world.hospital()
+        datasets = helpers.study("CT", slices=2, size=32)
+        datasets[0].InstanceNumber = "20261207123"
+        datasets[1].InstanceNumber = "-2147483649"
+        sources = helpers.write(datasets, tmp_path)
+        assert store(server, hospital.ae_title, sources) == [SUCCESS] * 2
+
+        study_uid = datasets[0].StudyInstanceUID
+        assert case_of(hospital, study_uid)["number_of_instances"] == 2
+        assert_stored_exactly(server, hospital, sources)
+        r = hospital.tech.get(f"/dicomweb/studies/{study_uid}/instances")
+        assert r.status_code == 200, r.text
+        assert [i["00200013"].get("Value") for i in r.json()] == [None, None]
+
+
 class TestBadData:
     """A refused object gets the status that tells the sender whether to fix or retry it, and
     leaves nothing behind: no case, no row, no file."""

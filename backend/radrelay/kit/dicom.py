@@ -180,12 +180,18 @@ def _text(ds: Dataset, keyword: str, limit: int = 400, *, ir58: bool | None = No
     return text.strip().replace("\x00", "")[:limit]
 
 
+# PS3.5 6.2 bounds an IS value to a signed 32-bit integer, as are our index columns. Some devices
+# number instances with a timestamp beyond it; such an object is still kept, without the number.
+_INT_RANGE = range(-(2**31), 2**31)
+
+
 def _int(ds: Dataset, keyword: str) -> int | None:
     try:
         value = ds.get(keyword)
-        return None if value is None or value == "" else int(value)
+        number = None if value is None or value == "" else int(value)
     except (TypeError, ValueError):
         return None
+    return number if number is None or number in _INT_RANGE else None
 
 
 def _uid(ds: Dataset, keyword: str, required: bool = True) -> str:
