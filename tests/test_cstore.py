@@ -4,6 +4,7 @@ timelines, tenant scope) and on disk (every stored file byte for byte)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import io
@@ -12,8 +13,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pydicom
 import pytest
@@ -36,10 +38,19 @@ from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode, split_dataset
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from sqlalchemy.exc import DBAPIError
 
 import helpers
 from conftest import Hospital, Server, World, wait_until
 from radrelay import synth
+from radrelay.cases.schemas import Source
+from radrelay.config import Settings
+from radrelay.hospitals.service import CallingAE, hospitals
+from radrelay.ingest.gateway import _GroupCommit
+from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, prepare
+from radrelay.ingest.schemas import Outcome
+from radrelay.ingest.service import Origin
+from radrelay.kit.runtime import Runtime
 
 CALLED_AE = "RADRELAY"
 # dcmtk's tools by path: pynetdicom installs its own storescu and echoscu into the venv's bin.
@@ -803,6 +814,37 @@ class TestConcurrentAssociations:
         assert len(cases_of(hospital)) == senders + 1
         assert len(helpers.stored_files(server, hospital)) == 3 * senders + 2 * senders
 
+    def test_same_study_from_two_hospitals_at_once_stays_apart(
+        self, server: Server, world: World
+    ) -> None:
+        """Objects that arrive at the same moment are indexed together (one transaction for
+        whatever is waiting); they must still land in their own hospital's study and case."""
+        a, b = world.hospital(), world.hospital()
+        datasets = helpers.study("CT", slices=6, size=32)
+        results: dict[str, list[list[int | None]]] = {}
+
+        def send(hospital: Hospital, part: slice) -> None:
+            results[hospital.code] = in_parallel(
+                server, hospital.ae_title, [datasets[part][::2], datasets[part][1::2]]
+            )
+
+        threads = [
+            threading.Thread(target=send, args=(a, slice(0, 6))),
+            threading.Thread(target=send, args=(b, slice(0, 4))),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert results == {a.code: [[SUCCESS] * 3] * 2, b.code: [[SUCCESS] * 2] * 2}
+
+        study_uid = datasets[0].StudyInstanceUID
+        case_a, case_b = case_of(a, study_uid), case_of(b, study_uid)
+        assert (case_a["number_of_instances"], case_b["number_of_instances"]) == (6, 4)
+        assert (len(cases_of(a)), len(cases_of(b))) == (1, 1)
+        assert len(helpers.stored_files(server, a)) == 6
+        assert len(helpers.stored_files(server, b)) == 4
+
     def test_same_instances_from_parallel_senders_are_stored_once(
         self, server: Server, world: World, tmp_path: Path
     ) -> None:
@@ -836,3 +878,67 @@ class TestConcurrentAssociations:
         assert case["number_of_instances"] == 5
         assert "sop_conflict" in case["flags"]
         assert len(helpers.stored_files(server, hospital)) == 5
+
+
+class TestGroupCommit:
+    """The gateway indexes whatever objects of all its associations are waiting in one unit of
+    work. Driven here directly, on the server's own database, to make a batch with an object
+    whose row the database refuses: the others of its batch must not pay for it."""
+
+    def test_an_object_the_database_refuses_fails_alone(
+        self, server: Server, world: World, tmp_path: Path
+    ) -> None:
+        hospital = world.hospital()
+        settings = Settings(
+            data_dir=server.data_dir,
+            database_url=server.database_url,
+            redis_url=server.env.get("RADRELAY_REDIS_URL"),
+            queue_name=server.env.get("RADRELAY_QUEUE_NAME", "radrelay"),
+            secret_key="unused",
+        )
+        own, shared = helpers.study("CT", slices=2, size=32), helpers.study("CT", slices=3, size=32)
+        paths = helpers.write([*own, *shared], tmp_path)
+        loop = asyncio.new_event_loop()
+        runtime = Runtime(settings)
+        try:
+            loop.run_until_complete(runtime.start(run_jobs_here=True))
+            found = loop.run_until_complete(self._calling(runtime, hospital.ae_title))
+            assert found is not None
+            config = PrepareConfig(
+                settings.tmp_dir, settings.receive_storage_url, settings.max_instance_bytes
+            )
+            prepared = [prepare(config, found.hospital_id, Received(p.name, p)) for p in paths]
+            assert all(isinstance(p, Prepared) for p in prepared)
+            items = cast(list[Prepared], prepared)
+            # A row that breaks a NOT NULL constraint, in the middle of the shared study's batch.
+            bad = items[3]
+            items[3] = replace(
+                bad,
+                inspected=replace(
+                    bad.inspected, header=replace(bad.inspected.header, transfer_syntax_uid=None)
+                ),
+            )
+            origin = Origin(Source.cstore, found.hospital_id, calling_ae=found.ae_title)
+            group = _GroupCommit(runtime, loop)
+            # Submitted before the loop runs: all five are waiting when the first batch starts.
+            futures = [group.submit(origin, item) for item in items]
+            waited = asyncio.gather(
+                *(asyncio.wrap_future(f, loop=loop) for f in futures), return_exceptions=True
+            )
+            outcomes = loop.run_until_complete(asyncio.wait_for(waited, 60))
+        finally:
+            loop.run_until_complete(runtime.close())
+            loop.close()
+
+        assert [getattr(o, "outcome", None) for o in outcomes] == [Outcome.stored] * 3 + [
+            None,
+            Outcome.stored,
+        ]
+        assert isinstance(outcomes[3], DBAPIError)
+        assert case_of(hospital, own[0].StudyInstanceUID)["number_of_instances"] == 2
+        assert case_of(hospital, shared[0].StudyInstanceUID)["number_of_instances"] == 2
+
+    @staticmethod
+    async def _calling(runtime: Runtime, ae_title: str) -> CallingAE | None:
+        async with runtime.db.unit_of_work() as session:
+            return await hospitals.resolve_calling_ae(session, ae_title, "127.0.0.1")

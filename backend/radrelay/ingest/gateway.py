@@ -18,7 +18,9 @@ studies from a modality or their PACS.
 
 pynetdicom runs each association in its own thread; the database work is handed to the
 process's event loop, so the gateway shares the API's engine in ``radrelay serve`` and has its
-own in ``radrelay gateway``.
+own in ``radrelay gateway``. There the objects of all associations that are waiting for their
+index rows are committed together (``_GroupCommit``): each is still answered only after its row
+committed, but parallel associations share a transaction instead of queueing for one each.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from functools import partial
@@ -146,6 +149,83 @@ class _NoDelayServer(ThreadedAssociationServer):
         return sock, address
 
 
+class _GroupCommit:
+    """Indexes the C-STOREs of every association, several to a unit of work.
+
+    An association sends its next object only once the last one is answered, so one commit per
+    object would make four associations take turns at the database (and at the event loop, for
+    a handful of statements each). Here, whatever arrived while a batch was being committed goes
+    into the next one: one queue check, one transaction and the per-study statements once for
+    all of it. An association alone still gets a batch of one, at once: nothing waits to fill
+    a batch. Every object is answered after the commit that holds its row, as before.
+
+    Association threads call ``submit``; everything else runs on the event loop."""
+
+    def __init__(self, runtime: Runtime, loop: asyncio.AbstractEventLoop):
+        self.runtime = runtime
+        self.loop = loop
+        self._waiting: list[tuple[Origin, Prepared, Future[FileOutcome]]] = []
+        self._draining = False
+
+    def submit(self, origin: Origin, prepared: Prepared) -> Future[FileOutcome]:
+        done: Future[FileOutcome] = Future()
+        self.loop.call_soon_threadsafe(self._add, origin, prepared, done)
+        return done
+
+    def _add(self, origin: Origin, prepared: Prepared, done: Future[FileOutcome]) -> None:
+        self._waiting.append((origin, prepared, done))
+        if not self._draining:
+            self._draining = True
+            self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Origin, Prepared, Future[FileOutcome]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._commit(batch)
+                except Exception as exc:
+                    if len(batch) == 1 or isinstance(exc, ServiceUnavailable):
+                        # Alone, or the queue or storage is down for everyone: all retry later.
+                        for _, _, done in batch:
+                            done.set_exception(exc)
+                        continue
+                    # One object's failure (a deadlock with another process, a constraint)
+                    # must not fail the others: each gets a transaction of its own.
+                    for item in batch:
+                        try:
+                            await self._commit([item])
+                        except Exception as single:
+                            item[2].set_exception(single)
+        except BaseException as exc:  # cancelled as the process stops: nobody is left waiting
+            for _, _, done in batch + self._waiting:
+                if not done.done():
+                    done.set_exception(exc)
+            self._waiting = []
+            raise
+        finally:
+            self._draining = False
+
+    async def _commit(self, batch: list[tuple[Origin, Prepared, Future[FileOutcome]]]) -> None:
+        # Checked per batch rather than per object: a queue that went away is noticed before
+        # anything more is acknowledged.
+        await ingest.require_queue(self.runtime)
+        by_origin: dict[Origin, list[int]] = {}
+        for i, (origin, _, _) in enumerate(batch):
+            by_origin.setdefault(origin, []).append(i)
+        outcomes: list[FileOutcome | None] = [None] * len(batch)
+        async with self.runtime.uow() as session:
+            for origin, positions in by_origin.items():
+                stored = await ingest.store(
+                    self.runtime, session, origin, [batch[i][1] for i in positions]
+                )
+                for i, result in zip(positions, stored, strict=True):
+                    outcomes[i] = result
+        for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+            done.set_result(cast(FileOutcome, outcome))
+
+
 @dataclass
 class _Association:
     calling: CallingAE
@@ -161,6 +241,7 @@ class DicomGateway:
         self._assocs: dict[int, _Association] = {}
         self._lock = threading.Lock()
         self._server: ThreadedAssociationServer | None = None
+        self._index = _GroupCommit(runtime, loop)
         settings = runtime.settings
         _receive_into(settings.tmp_dir)
         ae = AE(ae_title=settings.dicom_ae_title)
@@ -274,11 +355,6 @@ class DicomGateway:
             log.error("C-STORE could not be received: %s", received.failed.strerror)
             state.failed += 1
             return dicom.OUT_OF_RESOURCES
-        try:
-            self._call(ingest.require_queue(self.runtime), timeout=10)
-        except Exception:
-            state.failed += 1
-            return dicom.OUT_OF_RESOURCES
         path = Path(event.dataset_path)
         sop_uid = str(request.AffectedSOPInstanceUID or "")
         # Inspect and store the file here, in the association's thread; only the index row
@@ -320,17 +396,15 @@ class DicomGateway:
 
     def _commit(self, state: _Association, prepared: Prepared) -> FileOutcome | None:
         """Index the object; None if that failed (the sender should retry)."""
+        origin = Origin(Source.cstore, state.calling.hospital_id, calling_ae=state.calling.ae_title)
         try:
-            return cast(FileOutcome, self._call(self._index(state, prepared)))
+            return self._index.submit(origin, prepared).result(_STORE_TIMEOUT)
+        except ServiceUnavailable as exc:
+            log.warning("C-STORE refused: %s", exc.message)
+            return None
         except (FutureTimeout, Exception):
             log.exception("C-STORE could not be committed")
             return None
-
-    async def _index(self, state: _Association, prepared: Prepared) -> FileOutcome:
-        origin = Origin(Source.cstore, state.calling.hospital_id, calling_ae=state.calling.ae_title)
-        async with self.runtime.uow() as session:
-            (outcome,) = await ingest.store(self.runtime, session, origin, [prepared])
-        return outcome
 
     def _on_end(self, event: evt.Event) -> None:
         _discard_partial(event.assoc)
