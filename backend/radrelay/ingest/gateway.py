@@ -282,6 +282,7 @@ class DicomGateway:
             server_class=_NoDelayServer,
             request_handler=request_handler,
         )
+        transport.copy_contexts_cheaply(server)
         # As AE.start_server does, so that server.shutdown() and ae.shutdown() know it.
         self.ae._servers.append(server)
         thread = threading.Thread(target=server.serve_forever, name="dicom-gateway", daemon=True)

@@ -29,7 +29,8 @@ from typing import Any, cast
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
-from pynetdicom.transport import RequestHandler
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 # How long a loop waits before making pynetdicom's checks again although nothing woke it:
 # timers with seconds of resolution, a kill flag set without a wake-up, a peer's A-RELEASE-RQ
@@ -136,3 +137,25 @@ class EventDrivenRequestHandler(RequestHandler):
         assoc.dul.event_queue = first.event_queue
         assoc.set_socket(cast(Any, first.socket))
         return assoc
+
+
+class _Contexts(list[PresentationContext]):
+    """The server's supported presentation contexts, of which pynetdicom gives every new
+    association a ``deepcopy``: for all storage SOP classes times all transfer syntaxes that is
+    about 45 ms of interpreter time per association, re-validating every UID, while the other
+    associations wait for the lock. Modalities often open an association per study or even per
+    image. The association only reads these (negotiation builds new contexts), and UIDs are
+    immutable strings: new context objects with their own lists are as good a copy."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
+        copies = []
+        for cx in self:
+            copy = PresentationContext.__new__(PresentationContext)
+            copy.__dict__.update(cx.__dict__)
+            copy._transfer_syntax = list(cx._transfer_syntax)
+            copies.append(copy)
+        return copies
+
+
+def copy_contexts_cheaply(server: ThreadedAssociationServer) -> None:
+    server.contexts = _Contexts(server.contexts)
