@@ -99,8 +99,9 @@ class IngestService:
         """Refuse to receive while the job queue is unreachable (``QueueUnavailable``: 503,
         0xA700 for C-STORE). A study taken in now could be neither routed nor announced while
         its sender believes it delivered; told to retry, the sender keeps it and sends it again
-        once the queue is back. One PING per request or C-STORE, a fraction of a millisecond on
-        a local Redis. Embedded, the queue is this process and always answers."""
+        once the queue is back. One PING per request (for C-STORE, per group commit, before its
+        transaction), a fraction of a millisecond on a local Redis. Embedded, the queue is this
+        process and always answers."""
         try:
             assert runtime.jobs is not None
             await asyncio.wait_for(runtime.jobs.ping(), _QUEUE_PING_TIMEOUT)
