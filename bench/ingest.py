@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py                 # 500 x 512x512 CT, embedded and PostgreSQL
     .venv/bin/python bench/ingest.py --quick         # a small smoke run (numbers not comparable)
     .venv/bin/python bench/ingest.py --backends embedded --profile /tmp/prof
+    .venv/bin/python bench/ingest.py --only storescu    # only the scenarios named so
 
 Each backend gets its own server, started as the test suite starts it (``radrelay migrate``,
 ``radrelay users create admin``, ``radrelay serve`` on loopback ports):
@@ -687,14 +688,16 @@ def pynetdicom_scu(
     return seconds, [len(paths) / seconds]
 
 
-def scenarios(batch: int) -> list[Scenario]:
-    return [
+def scenarios(batch: int, only: str = "") -> list[Scenario]:
+    """The scenarios whose names contain ``only`` (case-insensitive; all when empty)."""
+    every = [
         Scenario(f"STOW-RS, {batch}/request, 1 client", "stow", 1, stow(1)),
         Scenario(f"STOW-RS, {batch}/request, 2 clients", "stow", 1, stow(2)),
         Scenario("C-STORE storescu, 1 association", "cstore", 1, storescu),
         Scenario("C-STORE pynetdicom, 1 association", "cstore", 1, pynetdicom_scu),
         Scenario("C-STORE storescu, 4 associations", "cstore", 4, storescu),
     ]
+    return [s for s in every if only.lower() in s.name.lower()]
 
 
 def run_scenario(
@@ -853,8 +856,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the server during each scenario; raw files go here"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="TEXT",
+        help="run only the scenarios whose names contain TEXT, e.g. 'storescu' or '4 assoc'",
+    )
     add_server_options(parser, "RADRELAY_INGEST_PROCESSES=4")
     args = parser.parse_args(argv)
+    if not scenarios(args.batch, args.only):
+        parser.error(f"no scenario's name contains {args.only!r}")
     backends = checked_backends(parser, args)
     if args.quick:
         args.instances, args.size, args.batch = 40, 128, 10
@@ -888,12 +899,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{backend}: starting the server ...")
                 with running_server(backend, tmp, args) as server:
                     admin = login(server, "admin", ADMIN_PASSWORD)
-                    for scenario in scenarios(args.batch):
+                    for scenario in scenarios(args.batch, args.only):
                         results.append(run_scenario(scenario, server, admin, phantom, tmp, args))
                     admin.close()
             except Exception as exc:
                 log(f"{backend}: FAILED: {type(exc).__name__}: {exc}")
-                for scenario in scenarios(args.batch):
+                for scenario in scenarios(args.batch, args.only):
                     if not any(
                         r.scenario == scenario.name and r.backend == backend for r in results
                     ):
