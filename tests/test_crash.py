@@ -3,6 +3,7 @@ sender is in the middle of a series, restarted, and checked through the API and 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pynetdicom import AE
 
 import helpers
 from conftest import World, admin_of, running_server, wait_until
+from radrelay.kit.db import Database
 from test_cstore import CALLED_AE, SUCCESS, case_of, dataset_bytes, status_of, store
 
 
@@ -105,3 +107,24 @@ class TestKilledMidTransfer:
 def dataset_bytes_of(ds: Dataset, folder: Path) -> bytes:
     (path,) = helpers.write([ds], folder / ds.SOPInstanceUID)
     return dataset_bytes(path)
+
+
+class TestPowerLoss:
+    """A SIGKILL leaves what SQLite wrote in the operating system's cache, which outlives the
+    process; a power cut or a kernel crash does not. The gateway fsyncs each file before its row
+    and answers after the commit, so the commit must reach the disk too: in WAL mode with
+    ``synchronous=NORMAL`` the last acknowledged rows could roll back, leaving their files
+    unreferenced while their senders, told "success", never send them again."""
+
+    def test_the_embedded_database_syncs_every_commit(self, tmp_path: Path) -> None:
+        async def level() -> int:
+            db = Database(f"sqlite+aiosqlite:///{tmp_path / 'radrelay.db'}")
+            try:
+                async with db.engine.connect() as conn:
+                    mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+                    assert mode == "wal"
+                    return int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one())
+            finally:
+                await db.dispose()
+
+        assert asyncio.run(level()) == 2  # FULL: the WAL is synced at each commit
