@@ -845,6 +845,35 @@ class TestConcurrentAssociations:
         assert len(helpers.stored_files(server, a)) == 6
         assert len(helpers.stored_files(server, b)) == 4
 
+    def test_modality_and_pacs_of_one_hospital_send_one_study_at_once(
+        self, server: Server, world: World
+    ) -> None:
+        """Two AE titles of one hospital (its CT and its PACS forwarding the same series) are
+        two origins that may share a batch, and a transaction, in the same study: one study,
+        one case, each instance once."""
+        hospital = world.hospital()
+        pacs = f"{hospital.ae_title[:12]}PACS"
+        r = world.admin.post(f"/api/hospitals/{hospital.code}/ae-titles", json={"ae_title": pacs})
+        assert r.status_code == 201, r.text
+        datasets = helpers.study("CT", slices=6, size=32)
+        results: dict[str, list[list[int | None]]] = {}
+
+        def send(calling: str) -> None:
+            results[calling] = in_parallel(server, calling, [datasets[::2], datasets[1::2]])
+
+        threads = [threading.Thread(target=send, args=(ae,)) for ae in (hospital.ae_title, pacs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert results == dict.fromkeys((hospital.ae_title, pacs), [[SUCCESS] * 3] * 2)
+
+        case = case_of(hospital, datasets[0].StudyInstanceUID)
+        assert case["number_of_instances"] == 6
+        assert case["flags"] == []
+        assert len(cases_of(hospital)) == 1
+        assert len(helpers.stored_files(server, hospital)) == 6
+
     def test_same_instances_from_parallel_senders_are_stored_once(
         self, server: Server, world: World, tmp_path: Path
     ) -> None:
