@@ -114,14 +114,18 @@ class IngestService:
                 "not be routed. Send it again shortly."
             ) from exc
 
+    @staticmethod
+    def _config(runtime: Runtime) -> PrepareConfig:
+        settings = runtime.settings
+        # Object storage: the local receive cache; the bucket is written after the commit.
+        return PrepareConfig(
+            settings.tmp_dir, settings.receive_storage_url, settings.max_instance_bytes
+        )
+
     def _submit(
         self, runtime: Runtime, hospital_id: int, item: Received, expected_study: str | None
     ) -> Future[Prepared | FileOutcome]:
-        settings = runtime.settings
-        # Object storage: the local receive cache; the bucket is written after the commit.
-        config = PrepareConfig(
-            settings.tmp_dir, settings.receive_storage_url, settings.max_instance_bytes
-        )
+        config = self._config(runtime)
         return pool.submit(runtime, prepare, config, hospital_id, item, expected_study)
 
     def prepare(
@@ -130,9 +134,15 @@ class IngestService:
         hospital_id: int,
         item: Received,
         expected_study: str | None = None,
+        *,
+        here: bool = False,
     ) -> Prepared | FileOutcome:
-        """Inspect and store one object in a worker, waiting for it: for threads that may block
-        (the DICOM gateway's associations)."""
+        """Inspect and store one object, waiting for it: for threads that may block (the DICOM
+        gateway's associations). In a worker process, or with ``here`` in the calling thread,
+        which skips the hand-over to and from the worker but holds the interpreter lock while
+        pydicom parses."""
+        if here:
+            return prepare(self._config(runtime), hospital_id, item, expected_study)
         return self._submit(runtime, hospital_id, item, expected_study).result()
 
     def prepare_soon(
