@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 
 class AppError(Exception):
     status_code = 500
@@ -137,3 +141,15 @@ class InsufficientStorage(ServiceUnavailable):
         **kw: Any,
     ):
         super().__init__(message, headers={"Retry-After": "60"}, **kw)
+
+
+# A dependency away for a moment (our own typed errors, the database driver, redis-py): the
+# work goes again later, and anything else attempted against it now would fail the same way.
+TEMPORARY = (
+    ServiceUnavailable,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+)

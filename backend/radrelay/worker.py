@@ -17,14 +17,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from radrelay.archive.tasks import offload_objects, offload_sweep
 from radrelay.cases.tasks import case_ready, sweep_stable_studies
 from radrelay.config import Settings
 from radrelay.delivery.tasks import deliver, delivery_retry
 from radrelay.dicomweb.tasks import index_study
-from radrelay.errors import ServiceUnavailable
+from radrelay.errors import TEMPORARY
 from radrelay.kit import diagnostics, jobs, telemetry
 from radrelay.kit.runtime import Runtime
 from radrelay.reporting.tasks import critical_watch
@@ -40,17 +39,6 @@ FUNCTIONS: list[jobs.JobFunction] = [
     deliver,
     offload_objects,
 ]
-
-
-# A dependency away for a moment, as the job met it (kit/jobs, the database driver, redis-py).
-TEMPORARY = (
-    ServiceUnavailable,
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-)
 
 
 def retried_when_unavailable(

@@ -55,7 +55,7 @@ from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from radrelay.audit.service import audit
 from radrelay.cases.schemas import Source
-from radrelay.errors import ServiceUnavailable
+from radrelay.errors import TEMPORARY, ServiceUnavailable
 from radrelay.hospitals.service import CallingAE, hospitals
 from radrelay.ingest import transport
 from radrelay.ingest.prepare import Prepared, Received
@@ -186,8 +186,8 @@ class _GroupCommit:
                 try:
                     await self._commit(batch)
                 except Exception as exc:
-                    if len(batch) == 1 or isinstance(exc, ServiceUnavailable):
-                        # Alone, or the queue or storage is down for everyone: all retry later.
+                    if len(batch) == 1 or isinstance(exc, TEMPORARY):
+                        # Alone, or the database or queue is down for everyone: all retry later.
                         for _, _, done in batch:
                             done.set_exception(exc)
                         continue
