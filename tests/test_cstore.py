@@ -47,9 +47,9 @@ from radrelay.cases.schemas import Source
 from radrelay.config import Settings
 from radrelay.hospitals.service import CallingAE, hospitals
 from radrelay.ingest.gateway import _GroupCommit
-from radrelay.ingest.prepare import PrepareConfig, Prepared, Received, prepare
+from radrelay.ingest.prepare import Prepared, Received
 from radrelay.ingest.schemas import Outcome
-from radrelay.ingest.service import Origin
+from radrelay.ingest.service import Origin, ingest
 from radrelay.kit.runtime import Runtime
 
 CALLED_AE = "RADRELAY"
@@ -933,10 +933,10 @@ class TestGroupCommit:
             loop.run_until_complete(runtime.start(run_jobs_here=True))
             found = loop.run_until_complete(self._calling(runtime, hospital.ae_title))
             assert found is not None
-            config = PrepareConfig(
-                settings.tmp_dir, settings.receive_storage_url, settings.max_instance_bytes
-            )
-            prepared = [prepare(config, found.hospital_id, Received(p.name, p)) for p in paths]
+            prepared = [
+                ingest.prepare(runtime, found.hospital_id, Received(p.name, p), here=True)
+                for p in paths
+            ]
             assert all(isinstance(p, Prepared) for p in prepared)
             items = cast(list[Prepared], prepared)
             # A row that breaks a NOT NULL constraint, in the middle of the shared study's batch.
