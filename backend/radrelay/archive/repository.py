@@ -3,16 +3,43 @@ several receivers creating the same patient, study or series at once all end up 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from radrelay.kit.db import insert_ignoring_conflicts
 from radrelay.models import Instance, Series, Study
 
 _instances = cast(Table, Instance.__table__)
+_series = cast(Table, Series.__table__)
 _studies = cast(Table, Study.__table__)
+
+# The statements that run for every received object are built once, with bound parameters.
+# Building a statement and computing its cache key cost more interpreter time than running it
+# on SQLite: 0.30 ms for an UPDATE of a counter built per call, 0.19 ms for the same prebuilt.
+# A C-STORE runs five of them, on the event loop that every association shares.
+_DIGESTS = select(_instances.c.sop_instance_uid, _instances.c.sha256).where(
+    _instances.c.study_pk == bindparam("study_pk"),
+    _instances.c.sop_instance_uid.in_(bindparam("sop_uids", expanding=True)),
+)
+_INSERT_INSTANCES = insert(_instances)
+_ADD_TO_SERIES = (
+    update(_series)
+    .where(_series.c.id == bindparam("pk"))
+    .values(number_of_instances=_series.c.number_of_instances + bindparam("instances"))
+)
+_ADD_TO_STUDY = (
+    update(_studies)
+    .where(_studies.c.id == bindparam("pk"))
+    .values(
+        number_of_series=_studies.c.number_of_series + bindparam("series"),
+        number_of_instances=_studies.c.number_of_instances + bindparam("instances"),
+        updated_at=bindparam("now", type_=_studies.c.updated_at.type),
+    )
+)
+_ADD_TO_STUDY_WITH_MODALITIES = _ADD_TO_STUDY.values(modalities_in_study=bindparam("modalities"))
 
 
 class ArchiveRepository:
@@ -45,31 +72,41 @@ class ArchiveRepository:
         # Bounded IN lists: SQLite allows a limited number of bound parameters per statement.
         for start in range(0, len(uids), 500):
             rows = await session.execute(
-                select(_instances.c.sop_instance_uid, _instances.c.sha256).where(
-                    _instances.c.study_pk == study_pk,
-                    _instances.c.sop_instance_uid.in_(uids[start : start + 500]),
-                )
+                _DIGESTS, {"study_pk": study_pk, "sop_uids": uids[start : start + 500]}
             )
             for sop_uid, sha in rows:
                 found.setdefault(sop_uid, set()).add(sha)
         return found
 
     async def insert_instances(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        await session.execute(insert(_instances), rows)
+        await session.execute(_INSERT_INSTANCES, rows)
 
-    async def add_counts(
+    async def add_to_series(self, session: AsyncSession, per_series: dict[int, int]) -> None:
+        """Atomic increments of the series' instance counts (no lost update between concurrent
+        receivers), all series in one executemany."""
+        if per_series:
+            await session.execute(
+                _ADD_TO_SERIES, [{"pk": pk, "instances": n} for pk, n in per_series.items()]
+            )
+
+    async def add_to_study(
         self,
         session: AsyncSession,
-        table: Any,
-        pk: int,
+        study_pk: int,
         *,
-        set_values: dict[str, Any] | None = None,
-        **increments: int,
+        series: int,
+        instances: int,
+        now: datetime,
+        modalities: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {name: table.c[name] + n for name, n in increments.items() if n}
-        values.update(set_values or {})
-        if values:
-            await session.execute(update(table).where(table.c.id == pk).values(**values))
+        """Atomic increments of the study's counts; ``modalities`` when a series was added."""
+        params = {"pk": study_pk, "series": series, "instances": instances, "now": now}
+        if modalities is None:
+            await session.execute(_ADD_TO_STUDY, params)
+        else:
+            await session.execute(
+                _ADD_TO_STUDY_WITH_MODALITIES, {**params, "modalities": modalities}
+            )
 
     async def recount_study(
         self, session: AsyncSession, study_pk: int

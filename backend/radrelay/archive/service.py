@@ -12,9 +12,6 @@ from radrelay.kit.db import utcnow
 from radrelay.kit.dicom import Header
 from radrelay.models import Patient, Series, Study
 
-_series = Series.__table__
-_studies = Study.__table__
-
 
 @dataclass(frozen=True)
 class StudyRef:
@@ -133,19 +130,18 @@ class ArchiveService:
     ) -> None:
         """Keep the counters current with atomic increments (no lost update between
         concurrent receivers); ``refresh_study_summary`` recounts when the study is complete."""
-        for series_pk, n in per_series.items():
-            await repository.add_counts(session, _series, series_pk, number_of_instances=n)
-        values: dict[str, object] = {"updated_at": utcnow()}
+        await repository.add_to_series(session, {pk: n for pk, n in per_series.items() if n})
+        modalities = None
         if new_series:
-            _, _, modalities = await repository.recount_study(session, study_pk)
-            values["modalities_in_study"] = "\\".join(modalities)
-        await repository.add_counts(
+            _, _, found = await repository.recount_study(session, study_pk)
+            modalities = "\\".join(found)
+        await repository.add_to_study(
             session,
-            _studies,
             study_pk,
-            set_values=values,
-            number_of_series=new_series,
-            number_of_instances=new_instances,
+            series=new_series,
+            instances=new_instances,
+            now=utcnow(),
+            modalities=modalities,
         )
 
     async def lock_study(self, session: AsyncSession, study_pk: int) -> None:

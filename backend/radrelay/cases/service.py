@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, func, update
+from sqlalchemy import Integer, Table, bindparam, func, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,24 @@ from radrelay.kit import events, jobs
 from radrelay.kit.db import utcnow
 from radrelay.kit.dicom import Header
 from radrelay.models import Case, CaseEvent
+
+_cases = cast(Table, Case.__table__)
+_now = bindparam("now", type_=_cases.c.updated_at.type)
+# Built once: it runs for every received object (see ``radrelay.archive.repository``).
+_RECORD_ARRIVALS = (
+    update(_cases)
+    .where(_cases.c.id == bindparam("case_id"))
+    .values(
+        last_instance_at=_now,
+        updated_at=_now,
+        late_instances=_cases.c.late_instances
+        + sql_case(
+            (_cases.c.status != CaseStatus.receiving.value, bindparam("count", type_=Integer)),
+            else_=0,
+        ),
+    )
+    .returning(_cases.c.status, _cases.c.hospital_id)
+)
 
 # RequestedProcedurePriority (0040,1003) as modalities fill it from the worklist.
 _DICOM_PRIORITY = {"STAT": Priority.stat, "HIGH": Priority.urgent}
@@ -152,18 +170,8 @@ class CaseService:
         are counted as late, decided by the row itself so it agrees with a concurrent sweep."""
         if count == 0 and not conflicts:
             return
-        now = utcnow()
-        table = cast(Table, Case.__table__)
         result = await session.execute(
-            update(table)
-            .where(table.c.id == case_id)
-            .values(
-                last_instance_at=now,
-                updated_at=now,
-                late_instances=table.c.late_instances
-                + sql_case((table.c.status != CaseStatus.receiving.value, count), else_=0),
-            )
-            .returning(table.c.status, table.c.hospital_id)
+            _RECORD_ARRIVALS, {"case_id": case_id, "count": count, "now": utcnow()}
         )
         status, hospital_id = result.one()
         if status != CaseStatus.receiving.value and count:
