@@ -5,7 +5,11 @@ Two signals because they answer different questions. faulthandler writes from in
 signal, so SIGUSR1 works even while the event loop is blocked by synchronous code; the task
 dump runs on the loop, so SIGUSR2 answers only when the loop is free, and then shows which
 await (a database lock, a Redis reply, a peer) each task is parked on. Stacks name code, never
-data, so no patient identifier reaches the log."""
+data, so no patient identifier reaches the log.
+
+faulthandler reads the other threads without the interpreter lock: a thread that starts at that
+very instant can cut the dump short (a frame at "line ???", then nothing; the main thread comes
+last). Sending the signal again gives a whole one."""
 
 from __future__ import annotations
 
