@@ -49,12 +49,17 @@ class ArchiveRepository:
         model: Any,
         key: dict[str, Any],
         values: dict[str, Any],
+        *,
+        likely_new: bool = False,
     ) -> tuple[int, bool]:
-        """(id, created) of the row identified by the unique ``key`` columns."""
+        """(id, created) of the row identified by the unique ``key`` columns. ``likely_new``:
+        insert first, which takes one statement for a new row and two for an existing one;
+        otherwise look first, the other way round."""
         query = select(model.id).where(*(getattr(model, k) == v for k, v in key.items()))
-        found = await session.scalar(query)
-        if found is not None:
-            return int(found), False
+        if not likely_new:
+            found = await session.scalar(query)
+            if found is not None:
+                return int(found), False
         stmt = insert_ignoring_conflicts(session, model.__table__, {**key, **values}, list(key))
         inserted = await session.scalar(stmt.returning(model.__table__.c.id))
         if inserted is not None:
@@ -122,6 +127,12 @@ class ArchiveRepository:
         )
         modalities = sorted({m for _, m in series if m})
         return len(series), int(instances or 0), modalities
+
+    async def modalities_of_study(self, session: AsyncSession, study_pk: int) -> list[str]:
+        found = await session.scalars(
+            select(Series.modality).where(Series.study_pk == study_pk).distinct()
+        )
+        return sorted({m for m in found if m})
 
     async def lock_study(self, session: AsyncSession, study_pk: int) -> None:
         await session.execute(

@@ -37,6 +37,7 @@ class ArchiveService:
             },
         )
         now = utcnow()
+        # Only an instance of a study this process has not indexed gets here: mostly the first.
         study_pk, created = await repository.get_or_create(
             session,
             Study,
@@ -56,6 +57,7 @@ class ArchiveService:
                 "received_at": now,
                 "updated_at": now,
             },
+            likely_new=True,
         )
         if not created:
             # The study's patient is the one its first instance named.
@@ -77,6 +79,7 @@ class ArchiveService:
                 "number_of_instances": 0,
                 "received_at": utcnow(),
             },
+            likely_new=True,  # called when the series is not among those this process knows
         )
 
     async def digests_for_sops(
@@ -133,8 +136,7 @@ class ArchiveService:
         await repository.add_to_series(session, {pk: n for pk, n in per_series.items() if n})
         modalities = None
         if new_series:
-            _, _, found = await repository.recount_study(session, study_pk)
-            modalities = "\\".join(found)
+            modalities = "\\".join(await repository.modalities_of_study(session, study_pk))
         await repository.add_to_study(
             session,
             study_pk,

@@ -164,21 +164,29 @@ class CaseService:
         return case_id, created
 
     async def record_arrivals(
-        self, session: AsyncSession, case_id: int, *, count: int, conflicts: Sequence[str]
+        self,
+        session: AsyncSession,
+        case_id: int,
+        *,
+        count: int,
+        conflicts: Sequence[str],
+        opened: bool = False,
     ) -> None:
         """Instances were added to the case's study. Instances arriving after the case was ready
-        are counted as late, decided by the row itself so it agrees with a concurrent sweep."""
-        if count == 0 and not conflicts:
-            return
-        result = await session.execute(
-            _RECORD_ARRIVALS, {"case_id": case_id, "count": count, "now": utcnow()}
-        )
-        status, hospital_id = result.one()
-        if status != CaseStatus.receiving.value and count:
-            session.add(_event(case_id, "late_instances", count=count))
-            events.publish(
-                session, {"type": "case.updated", "case_id": case_id, "hospital_id": hospital_id}
+        are counted as late, decided by the row itself so it agrees with a concurrent sweep.
+        ``opened``: the case was opened in this transaction, receiving and with this arrival's
+        time, so only conflicts are left to record."""
+        if count and not opened:
+            result = await session.execute(
+                _RECORD_ARRIVALS, {"case_id": case_id, "count": count, "now": utcnow()}
             )
+            status, hospital_id = result.one()
+            if status != CaseStatus.receiving.value:
+                session.add(_event(case_id, "late_instances", count=count))
+                events.publish(
+                    session,
+                    {"type": "case.updated", "case_id": case_id, "hospital_id": hospital_id},
+                )
         if conflicts:
             case = await repository.get(session, case_id)
             assert case is not None

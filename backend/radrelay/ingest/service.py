@@ -52,6 +52,9 @@ class Origin:
 class _StudyBatch:
     case_id: int
     study_pk: int
+    # Created in this transaction: the study has no instances yet, the case holds the arrival.
+    new_study: bool = False
+    new_case: bool = False
     new_series: int = 0
     new_instances: int = 0
     per_series: dict[int, int] = field(default_factory=lambda: defaultdict(int))
@@ -219,7 +222,11 @@ class IngestService:
                 per_series=batch.per_series,
             )
             await cases.record_arrivals(
-                session, batch.case_id, count=batch.new_instances, conflicts=batch.conflicts
+                session,
+                batch.case_id,
+                count=batch.new_instances,
+                conflicts=batch.conflicts,
+                opened=batch.new_case,
             )
         if first_new is not None:
             offload_soon(runtime, session, origin.hospital_id, first_new)
@@ -240,7 +247,7 @@ class IngestService:
         if known is not None and info is None:
             return _StudyBatch(known[1], known[0])
         ref = await archive.study_for(session, origin.hospital_id, h)
-        case_id, _ = await cases.open_for_study(
+        case_id, case_created = await cases.open_for_study(
             session,
             hospital_id=origin.hospital_id,
             study=ref,
@@ -250,7 +257,7 @@ class IngestService:
             principal=origin.principal,
         )
         on_commit(session, partial(ids.remember_study, key, (ref.study_pk, case_id)))
-        return _StudyBatch(case_id, ref.study_pk)
+        return _StudyBatch(case_id, ref.study_pk, new_study=ref.created, new_case=case_created)
 
     async def _index_study(
         self,
@@ -261,9 +268,11 @@ class IngestService:
         batch: _StudyBatch,
     ) -> list[FileOutcome]:
         ids = _ids(runtime)
-        known = await archive.digests_for_sops(
-            session, batch.study_pk, {p.inspected.header.sop_instance_uid for p in group}
-        )
+        known: dict[str, set[str]] = {}
+        if not batch.new_study:  # else no instance can be stored under it yet
+            known = await archive.digests_for_sops(
+                session, batch.study_pk, {p.inspected.header.sop_instance_uid for p in group}
+            )
         rows = []
         results = []
         for item in group:
