@@ -72,6 +72,7 @@ from ingest import (
     checked_backends,
     cores,
     cpu_model,
+    interpreter_speed,
     load_average,
     log,
     login,
@@ -848,6 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     samples: list[QidoSample] = []
     load_before = load_average()
+    speed_before = interpreter_speed()
     interrupted = False
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="radrelay-bench-"))
@@ -907,6 +909,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- load average (1, 5, 15 min) before: {load_before}, after: {load_average()}; "
         f"the whole run took {time.perf_counter() - began:.0f}s"
+    )
+    print(
+        f"- interpreter speed, sum(range(10**8)): {speed_before} before, {interpreter_speed()} "
+        f"after ({harness.REFERENCE_SPEED})"
     )
     print()
     print(table(rows))

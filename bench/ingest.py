@@ -807,6 +807,19 @@ def load_average() -> str:
         return "unknown"
 
 
+# On 2026-12-06, a quiet day on this kind of machine.
+REFERENCE_SPEED = "1.09 s on 2026-12-06"
+
+
+def interpreter_speed() -> str:
+    """Seconds this machine's Python takes for ``sum(range(10**8))``, one core's speed right now.
+    The shared machines here ran 30-80% slower on some days than on others, with a load average
+    near 0 all the same: this is what makes runs of different days comparable."""
+    start = time.perf_counter()
+    sum(range(10**8))
+    return f"{time.perf_counter() - start:.2f} s"
+
+
 def add_server_options(parser: argparse.ArgumentParser, set_example: str) -> None:
     """The options every server benchmark takes: which backends, the PostgreSQL and Redis to
     use, keeping the data directories, and server settings (``--set``)."""
@@ -884,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     load_before = load_average()
+    speed_before = interpreter_speed()
     instance_bytes = 0
     interrupted = False
     tmp = Path(tempfile.mkdtemp(prefix="radrelay-bench-"))
@@ -950,6 +964,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- load average (1, 5, 15 min) before: {load_before}, after: {load_average()} "
         "(anything above 0 beyond this benchmark is other work competing for the cores)"
+    )
+    print(
+        f"- interpreter speed, sum(range(10**8)): {speed_before} before, {interpreter_speed()} "
+        f"after ({REFERENCE_SPEED})"
     )
     print()
     print(table(results))
