@@ -353,6 +353,44 @@ class TestStoreResponse:
         case = case_of_study(hospital.tech, ds.StudyInstanceUID)
         assert case is not None and "sop_conflict" in case["flags"]
 
+    def test_a_series_of_another_modality_sent_later_joins_the_study(
+        self, server: Server, world: World
+    ) -> None:
+        """A PET/CT: the CT series first, the PET series of the same study in a later request.
+        The study's counts and its ModalitiesInStudy take in the new series."""
+        hospital = world.hospital()
+        ct = study("CT", slices=2)
+        pet = copy.deepcopy(ct[0])
+        pet.SOPClassUID = "1.2.840.10008.5.1.4.1.1.128"  # Positron Emission Tomography Image
+        pet.file_meta.MediaStorageSOPClassUID = pet.SOPClassUID
+        pet.Modality = "PT"
+        pet.SeriesInstanceUID = pydicom.uid.generate_uid()
+        pet.SOPInstanceUID = pydicom.uid.generate_uid()
+        pet.file_meta.MediaStorageSOPInstanceUID = pet.SOPInstanceUID
+        study_uid = ct[0].StudyInstanceUID
+        assert stow(hospital.tech, [part10(ds) for ds in ct]).status_code == 200
+        first = case_of_study(hospital.tech, study_uid)
+        assert first is not None
+        assert (first["number_of_series"], first["number_of_instances"]) == (1, 2)
+        assert first["modalities"] == ["CT"]
+
+        r = stow(hospital.tech, [part10(pet)])
+        assert r.status_code == 200, r.text
+        case = case_of_study(hospital.tech, study_uid)
+        assert case is not None and case["id"] == first["id"]
+        assert (case["number_of_series"], case["number_of_instances"]) == (2, 3)
+        assert case["modalities"] == ["CT", "PT"]
+        found = hospital.tech.get(
+            "/dicomweb/studies",
+            params={"StudyInstanceUID": study_uid},
+            headers={"Accept": DICOM_JSON},
+        )
+        assert found.status_code == 200, found.text
+        (item,) = found.json()
+        assert item["00080061"]["Value"] == ["CT", "PT"]  # ModalitiesInStudy
+        assert item["00201206"]["Value"] == [2]  # NumberOfStudyRelatedSeries
+        assert item["00201208"]["Value"] == [3]  # NumberOfStudyRelatedInstances
+
     def test_an_object_over_the_instance_limit_fails_with_a700(
         self, server: Server, world: World
     ) -> None:
