@@ -42,6 +42,22 @@ _ADD_TO_STUDY = (
 _ADD_TO_STUDY_WITH_MODALITIES = _ADD_TO_STUDY.values(modalities_in_study=bindparam("modalities"))
 
 
+# get_or_create's look-up and insert, per dialect, table and key columns: building the
+# dialect's INSERT ... ON CONFLICT was over a third of the time a new study took to index.
+_GET_OR_CREATE: dict[tuple[str, str, tuple[str, ...]], tuple[Any, Any]] = {}
+
+
+def _get_or_create_statements(session: AsyncSession, table: Table, key: tuple[str, ...]) -> Any:
+    cache_key = (session.get_bind().dialect.name, table.name, key)
+    found = _GET_OR_CREATE.get(cache_key)
+    if found is None:
+        lookup = select(table.c.id).where(*(table.c[k] == bindparam(f"key_{k}") for k in key))
+        # No values: the columns are those of the parameters it is executed with.
+        create = insert_ignoring_conflicts(session, table, None, key).returning(table.c.id)
+        found = _GET_OR_CREATE[cache_key] = (lookup, create)
+    return found
+
+
 class ArchiveRepository:
     async def get_or_create(
         self,
@@ -55,16 +71,16 @@ class ArchiveRepository:
         """(id, created) of the row identified by the unique ``key`` columns. ``likely_new``:
         insert first, which takes one statement for a new row and two for an existing one;
         otherwise look first, the other way round."""
-        query = select(model.id).where(*(getattr(model, k) == v for k, v in key.items()))
+        lookup, create = _get_or_create_statements(session, model.__table__, tuple(key))
+        by_key = {f"key_{k}": v for k, v in key.items()}
         if not likely_new:
-            found = await session.scalar(query)
+            found = await session.scalar(lookup, by_key)
             if found is not None:
                 return int(found), False
-        stmt = insert_ignoring_conflicts(session, model.__table__, {**key, **values}, list(key))
-        inserted = await session.scalar(stmt.returning(model.__table__.c.id))
+        inserted = await session.scalar(create, {**key, **values})
         if inserted is not None:
             return int(inserted), True
-        return int(await session.scalar(query)), False  # type: ignore[arg-type]
+        return int(await session.scalar(lookup, by_key)), False  # type: ignore[arg-type]
 
     # The per-instance statements below use Core on the tables rather than the ORM: they run
     # for every received object, and the ORM's bookkeeping costs more than the statement.

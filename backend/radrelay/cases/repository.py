@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -99,15 +110,26 @@ def visible_studies(scope: Scope, study: Any = Study) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
+_CREATE: dict[str, Any] = {}
+_BY_STUDY = select(Case.id).where(Case.study_pk == bindparam("study_pk"))
+
+
 class CaseRepository:
     async def create_if_absent(
         self, session: AsyncSession, values: dict[str, Any]
     ) -> tuple[int, bool]:
-        stmt = insert_ignoring_conflicts(session, Case.__table__, values, ["study_pk"])
-        inserted = await session.scalar(stmt.returning(Case.__table__.c.id))
+        dialect = session.get_bind().dialect.name
+        create = _CREATE.get(dialect)
+        if create is None:
+            # Built once per dialect, as ingest's other per-study statements: with no values it
+            # takes its columns from the parameters it is executed with.
+            table = Case.__table__
+            create = insert_ignoring_conflicts(session, table, None, ["study_pk"])
+            create = _CREATE[dialect] = create.returning(table.c.id)
+        inserted = await session.scalar(create, values)
         if inserted is not None:
             return int(inserted), True
-        found = await session.scalar(select(Case.id).where(Case.study_pk == values["study_pk"]))
+        found = await session.scalar(_BY_STUDY, {"study_pk": values["study_pk"]})
         return int(found), False  # type: ignore[arg-type]
 
     async def get(self, session: AsyncSession, case_id: int) -> Case | None:
