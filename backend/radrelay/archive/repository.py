@@ -42,19 +42,15 @@ _ADD_TO_STUDY = (
 _ADD_TO_STUDY_WITH_MODALITIES = _ADD_TO_STUDY.values(modalities_in_study=bindparam("modalities"))
 
 
-# get_or_create's look-up and insert, per dialect, table and key columns: building the
-# dialect's INSERT ... ON CONFLICT was over a third of the time a new study took to index.
-_GET_OR_CREATE: dict[tuple[str, str, tuple[str, ...]], tuple[Any, Any]] = {}
+# get_or_create's look-ups, per table and key columns, built once like its insert.
+_LOOKUPS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
-def _get_or_create_statements(session: AsyncSession, table: Table, key: tuple[str, ...]) -> Any:
-    cache_key = (session.get_bind().dialect.name, table.name, key)
-    found = _GET_OR_CREATE.get(cache_key)
+def _lookup(table: Table, key: tuple[str, ...]) -> Any:
+    found = _LOOKUPS.get((table.name, key))
     if found is None:
-        lookup = select(table.c.id).where(*(table.c[k] == bindparam(f"key_{k}") for k in key))
-        # No values: the columns are those of the parameters it is executed with.
-        create = insert_ignoring_conflicts(session, table, None, key).returning(table.c.id)
-        found = _GET_OR_CREATE[cache_key] = (lookup, create)
+        found = select(table.c.id).where(*(table.c[k] == bindparam(f"key_{k}") for k in key))
+        _LOOKUPS[(table.name, key)] = found
     return found
 
 
@@ -71,7 +67,9 @@ class ArchiveRepository:
         """(id, created) of the row identified by the unique ``key`` columns. ``likely_new``:
         insert first, which takes one statement for a new row and two for an existing one;
         otherwise look first, the other way round."""
-        lookup, create = _get_or_create_statements(session, model.__table__, tuple(key))
+        table = model.__table__
+        lookup = _lookup(table, tuple(key))
+        create = insert_ignoring_conflicts(session, table, list(key), returning_id=True)
         by_key = {f"key_{k}": v for k, v in key.items()}
         if not likely_new:
             found = await session.scalar(lookup, by_key)

@@ -133,7 +133,7 @@ class ArchiveService:
     ) -> None:
         """Keep the counters current with atomic increments (no lost update between
         concurrent receivers); ``refresh_study_summary`` recounts when the study is complete."""
-        await repository.add_to_series(session, {pk: n for pk, n in per_series.items() if n})
+        await repository.add_to_series(session, per_series)
         modalities = None
         if new_series:
             modalities = "\\".join(await repository.modalities_of_study(session, study_pk))

@@ -110,7 +110,6 @@ def visible_studies(scope: Scope, study: Any = Study) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-_CREATE: dict[str, Any] = {}
 _BY_STUDY = select(Case.id).where(Case.study_pk == bindparam("study_pk"))
 
 
@@ -118,14 +117,7 @@ class CaseRepository:
     async def create_if_absent(
         self, session: AsyncSession, values: dict[str, Any]
     ) -> tuple[int, bool]:
-        dialect = session.get_bind().dialect.name
-        create = _CREATE.get(dialect)
-        if create is None:
-            # Built once per dialect, as ingest's other per-study statements: with no values it
-            # takes its columns from the parameters it is executed with.
-            table = Case.__table__
-            create = insert_ignoring_conflicts(session, table, None, ["study_pk"])
-            create = _CREATE[dialect] = create.returning(table.c.id)
+        create = insert_ignoring_conflicts(session, Case.__table__, ["study_pk"], returning_id=True)
         inserted = await session.scalar(create, values)
         if inserted is not None:
             return int(inserted), True

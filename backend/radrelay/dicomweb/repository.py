@@ -219,9 +219,7 @@ class DicomwebRepository:
         # request and the indexing job) then wait on each other in one direction only, where
         # two different orders deadlock on PostgreSQL.
         if rows:
-            stmt = insert_ignoring_conflicts(
-                session, InstanceMetadata.__table__, None, ["instance_pk"]
-            )
+            stmt = insert_ignoring_conflicts(session, InstanceMetadata.__table__, ["instance_pk"])
             await session.execute(stmt, sorted(rows, key=lambda row: row["instance_pk"]))
 
     async def study_pks(self, session: AsyncSession, study_uid: str, scope: Scope) -> list[int]:
