@@ -110,7 +110,7 @@ class _ReceiveFile:
             self._file.close()
 
 
-def _receive_into(tmp_dir: Path) -> None:
+def receive_into(tmp_dir: Path) -> None:
     """pynetdicom writes each incoming data set to ``NamedTemporaryFile()`` in the system's
     temporary directory and has no setting for where. Point it at our receive area, on the file
     system of file storage (``Settings.tmp_dir``): the finished file is then hard-linked into
@@ -147,6 +147,46 @@ class _NoDelayServer(ThreadedAssociationServer):
         sock, address = super().get_request()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, address
+
+
+def storage_ae(ae_title: str, max_associations: int) -> AE:
+    """The gateway's application entity: every storage SOP class and Verification, in every
+    transfer syntax pynetdicom knows."""
+    ae = AE(ae_title=ae_title)
+    for cx in AllStoragePresentationContexts:
+        ae.add_supported_context(cast(str, cx.abstract_syntax), ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    ae.maximum_associations = max_associations
+    # 0: no limit, so senders use large PDUs and we handle fewer, bigger chunks.
+    ae.maximum_pdu_size = 0
+    ae.require_called_aet = True
+    ae.network_timeout = 60
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 60
+    return ae
+
+
+def listen(ae: AE, host: str, port: int, handlers: list[Any]) -> ThreadedAssociationServer:
+    """Serve ``ae`` on ``host:port`` from a thread of its own, with the gateway's transport:
+    TCP_NODELAY, associations that wait on their socket (``transport``) and cheap copies of the
+    presentation contexts. Also what ``bench/receiver.py`` serves, to measure pynetdicom alone."""
+    if transport.supported():
+        request_handler: type[RequestHandler] = transport.EventDrivenRequestHandler
+    else:
+        log.warning("this pynetdicom lacks what the gateway's event-driven loops override")
+        request_handler = RequestHandler
+    server = ae.make_server(
+        (host, port),
+        evt_handlers=handlers,
+        server_class=_NoDelayServer,
+        request_handler=request_handler,
+    )
+    transport.copy_contexts_cheaply(server)
+    # As AE.start_server does, so that server.shutdown() and ae.shutdown() know it.
+    ae._servers.append(server)
+    thread = threading.Thread(target=server.serve_forever, name="dicom-gateway", daemon=True)
+    thread.start()
+    return server
 
 
 class _GroupCommit:
@@ -243,19 +283,8 @@ class DicomGateway:
         self._server: ThreadedAssociationServer | None = None
         self._index = _GroupCommit(runtime, loop)
         settings = runtime.settings
-        _receive_into(settings.tmp_dir)
-        ae = AE(ae_title=settings.dicom_ae_title)
-        for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cast(str, cx.abstract_syntax), ALL_TRANSFER_SYNTAXES)
-        ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
-        ae.maximum_associations = settings.dicom_max_associations
-        # 0: no limit, so senders use large PDUs and we handle fewer, bigger chunks.
-        ae.maximum_pdu_size = 0
-        ae.require_called_aet = True
-        ae.network_timeout = 60
-        ae.acse_timeout = 30
-        ae.dimse_timeout = 60
-        self.ae = ae
+        receive_into(settings.tmp_dir)
+        self.ae = storage_ae(settings.dicom_ae_title, settings.dicom_max_associations)
 
     @property
     def port(self) -> int:
@@ -271,23 +300,7 @@ class DicomGateway:
             (evt.EVT_ABORTED, self._on_end),
             (evt.EVT_CONN_CLOSE, self._on_end),
         ]
-        if transport.supported():
-            request_handler: type[RequestHandler] = transport.EventDrivenRequestHandler
-        else:
-            log.warning("this pynetdicom lacks what the gateway's event-driven loops override")
-            request_handler = RequestHandler
-        server = self.ae.make_server(
-            (host, port),
-            evt_handlers=handlers,
-            server_class=_NoDelayServer,
-            request_handler=request_handler,
-        )
-        transport.copy_contexts_cheaply(server)
-        # As AE.start_server does, so that server.shutdown() and ae.shutdown() know it.
-        self.ae._servers.append(server)
-        thread = threading.Thread(target=server.serve_forever, name="dicom-gateway", daemon=True)
-        thread.start()
-        self._server = server
+        self._server = listen(self.ae, host, port, handlers)
         log.info("DICOM gateway %s listening on %s:%s", self.ae.ae_title, host, self.port)
 
     def stop(self) -> None:
