@@ -622,15 +622,22 @@ def stow(clients: int) -> Runner:
 def storescu(
     server: Server, hospital: Hospital, groups: list[list[Path]], args: argparse.Namespace
 ) -> tuple[float, list[float]]:
-    """One ``storescu`` process (one association) per group of files, all at once."""
+    return send_storescu([server.dicom_port], hospital.ae_title, groups)
+
+
+def send_storescu(
+    ports: list[int], calling_ae: str, groups: list[list[Path]]
+) -> tuple[float, list[float]]:
+    """One ``storescu`` process (one association) per group of files, all at once; group k goes
+    to ``ports[k % len(ports)]``. Returns (seconds, per-association rates)."""
     env = {**os.environ, "TCP_NODELAY": "1"}
     seconds: list[float] = [0.0] * len(groups)
     problems: list[str] = []
     barrier = threading.Barrier(len(groups) + 1)
 
     def send(k: int, folder: Path) -> None:
-        cmd = [STORESCU, "-aec", CALLED_AE, "-aet", hospital.ae_title, "127.0.0.1"]
-        cmd += [str(server.dicom_port), "+sd", "+r", str(folder)]
+        cmd = [STORESCU, "-aec", CALLED_AE, "-aet", calling_ae, "127.0.0.1"]
+        cmd += [str(ports[k % len(ports)]), "+sd", "+r", str(folder)]
         barrier.wait()
         began = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -744,6 +751,139 @@ def run_scenario(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+# --- ceilings -------------------------------------------------------------------------------
+
+RECEIVER = str(Path(__file__).with_name("receiver.py"))
+STORESCP = "/usr/bin/storescp"
+
+
+@dataclass
+class Ceiling:
+    """The same storescu clients and files sent to receivers that do nothing with what they
+    receive: the most any gateway built on that receiver could reach on these cores."""
+
+    name: str
+    receiver: str  # "pynetdicom" (bench/receiver.py) or "storescp" (dcmtk)
+    processes: int  # listening processes; associations are spread over them
+    associations: int
+
+
+CEILINGS = [
+    Ceiling("ceiling: pynetdicom only, 1 process, 1 association", "pynetdicom", 1, 1),
+    Ceiling("ceiling: pynetdicom only, 1 process, 4 associations", "pynetdicom", 1, 4),
+    Ceiling("ceiling: pynetdicom only, 2 processes, 4 associations", "pynetdicom", 2, 4),
+    Ceiling("ceiling: dcmtk storescp, 1 association", "storescp", 1, 1),
+    Ceiling("ceiling: dcmtk storescp, 4 associations", "storescp", 1, 4),
+]
+
+
+def ceilings(only: str = "") -> list[Ceiling]:
+    return [c for c in CEILINGS if only.lower() in c.name.lower()]
+
+
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds of a process's children that it has waited for (storescp's per-association
+    processes, once they are gone); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def receivers(ceiling: Ceiling, folder: Path) -> Iterator[tuple[list[int], list[int]]]:
+    """The ceiling's listening processes on free ports; yields (ports, pids)."""
+    env = {**os.environ, "TCP_NODELAY": "1"}  # dcmtk's switch; pynetdicom's is in listen()
+    procs: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    try:
+        for k in range(ceiling.processes):
+            port, out = free_port(), folder / f"receive-{k}"
+            out.mkdir(parents=True)
+            if ceiling.receiver == "pynetdicom":
+                cmd = [sys.executable, RECEIVER, "--port", str(port), "--dir", str(out)]
+            else:
+                # --fork: a process per association; without it storescp takes them in turn.
+                cmd = [STORESCP, "--fork", "-aet", CALLED_AE, "-od", str(out), str(port)]
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            procs.append(proc)
+            ports.append(port)
+
+            def listening(proc: subprocess.Popen[bytes] = proc, port: int = port) -> bool:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{ceiling.receiver} exited with {proc.returncode}")
+                return port_open(port)
+
+            wait_until(listening, 60, f"{ceiling.receiver} to listen")
+        yield ports, [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_ceiling(ceiling: Ceiling, phantom: Phantom, work: Path) -> Result:
+    n = len(phantom.datasets)
+    result = Result(ceiling.name, "-", n, kind="ceiling")
+    folder = work / f"ceiling-{secrets.token_hex(3)}"
+    try:
+        tag = f"CEILING{secrets.token_hex(4)}"
+        groups = phantom.write(folder / "send", "CEILING", tag, ceiling.associations)
+        with receivers(ceiling, folder) as (ports, pids):
+
+            def used() -> float:
+                return sum(tree_cpu(pid) + reaped_cpu(pid) for pid in pids)
+
+            log(f"{ceiling.name} ...")
+            cpu_before, client_before = used(), client_cpu()
+            seconds, per_association = send_storescu(ports, "BENCHCEILING", groups)
+            client_after = client_cpu()
+            time.sleep(0.2)  # storescp's per-association processes end after the release
+            result.server_cpu = used() - cpu_before
+        result.client_cpu = client_after - client_before
+        result.seconds, result.per_association = seconds, per_association
+        if ceiling.receiver == "storescp":
+            received = sum(1 for p in folder.glob("receive-*/*") if p.is_file())
+            if received != n:
+                raise RuntimeError(f"storescp wrote {received} of {n} files")
+        log(f"{ceiling.name}: {n / seconds:.0f} instances/s")
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        log(f"{ceiling.name} FAILED: {result.error}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def ceiling_table(results: list[Result]) -> str:
+    rows = [
+        "| receiver | instances/s | per association | receiver CPU ms/instance "
+        "| client CPU ms/instance |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r.error or not r.seconds:
+            rows.append(f"| {r.scenario} | FAILED: {r.error[:120].replace('|', '/')} | | | |")
+            continue
+        pa = r.per_association
+        per = f"{sum(pa) / len(pa):.0f} (min {min(pa):.0f})" if len(pa) > 1 else f"{pa[0]:.0f}"
+        ms = 1000 / r.instances
+        rows.append(
+            f"| {r.scenario.removeprefix('ceiling: ')} | {r.rate:.0f} | {per} "
+            f"| {r.server_cpu * ms:.1f} | {r.client_cpu * ms:.1f} |"
+        )
+    return "\n".join(rows)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -877,7 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_server_options(parser, "RADRELAY_INGEST_PROCESSES=4")
     args = parser.parse_args(argv)
-    if not scenarios(args.batch, args.only):
+    if not scenarios(args.batch, args.only) and not ceilings(args.only):
         parser.error(f"no scenario's name contains {args.only!r}")
     backends = checked_backends(parser, args)
     if args.quick:
@@ -896,6 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
     import pynetdicom
 
     results: list[Result] = []
+    ceiling_results: list[Result] = []
     load_before = load_average()
     speed_before = interpreter_speed()
     instance_bytes = 0
@@ -908,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
         phantom.datasets[0].save_as(sample, enforce_file_format=True)
         instance_bytes = sample.stat().st_size
         sample.unlink()
-        for backend in backends:
+        for backend in backends if scenarios(args.batch, args.only) else []:
             try:
                 log(f"{backend}: starting the server ...")
                 with running_server(backend, tmp, args) as server:
@@ -931,6 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
                                 error=f"{type(exc).__name__}: {exc}",
                             )
                         )
+        for ceiling in ceilings(args.only):
+            ceiling_results.append(run_ceiling(ceiling, phantom, tmp))
     except KeyboardInterrupt as exc:
         interrupted = True
         log(f"interrupted ({exc or 'Ctrl-C'}); cleaned up, the table shows what ran")
@@ -969,13 +1112,25 @@ def main(argv: list[str] | None = None) -> int:
         f"- interpreter speed, sum(range(10**8)): {speed_before} before, {interpreter_speed()} "
         f"after ({REFERENCE_SPEED})"
     )
-    print()
-    print(table(results))
-    print()
-    print("CPU used per instance while each scenario ran (100% server CPU / wall = one core):")
-    print()
-    print(cpu_table(results))
-    failed = [r for r in results if r.error]
+    if results:
+        print()
+        print(table(results))
+        print()
+        print("CPU used per instance while each scenario ran (100% server CPU / wall = one core):")
+        print()
+        print(cpu_table(results))
+    if ceiling_results:
+        print()
+        print(
+            "Ceilings: the same storescu clients and files sent to receivers that answer success "
+            "without doing anything with what they receive (no inspection, hashing, fsync or "
+            "index); pynetdicom as the gateway sets it up (bench/receiver.py), each process "
+            "taking its share of the associations; dcmtk's storescp writing each object to a "
+            "file, a process per association:"
+        )
+        print()
+        print(ceiling_table(ceiling_results))
+    failed = [r for r in results + ceiling_results if r.error]
     if args.quick:
         print("\n(--quick: a smoke run; the numbers are not comparable with the targets)")
     if interrupted:
