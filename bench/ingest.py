@@ -271,16 +271,21 @@ class Server:
         wait_until(lambda: port_open(self.dicom_port), 30, "the DICOM port")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(list(self.procs.values()))
         self.procs.clear()
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all, then wait for each; SIGKILL to any still there after 20 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def process_cpu(pid: int) -> float:
@@ -822,15 +827,7 @@ def receivers(ceiling: Ceiling, folder: Path) -> Iterator[tuple[list[int], list[
             wait_until(listening, 60, f"{ceiling.receiver} to listen")
         yield ports, [p.pid for p in procs]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
 
 
 def run_ceiling(ceiling: Ceiling, phantom: Phantom, work: Path) -> Result:
@@ -866,6 +863,13 @@ def run_ceiling(ceiling: Ceiling, phantom: Phantom, work: Path) -> Result:
     return result
 
 
+def per_association(rates: list[float]) -> str:
+    """One association's rate, or the mean and the slowest of several."""
+    if len(rates) > 1:
+        return f"{sum(rates) / len(rates):.0f} (min {min(rates):.0f})"
+    return f"{rates[0]:.0f}"
+
+
 def ceiling_table(results: list[Result]) -> str:
     rows = [
         "| receiver | instances/s | per association | receiver CPU ms/instance "
@@ -876,11 +880,10 @@ def ceiling_table(results: list[Result]) -> str:
         if r.error or not r.seconds:
             rows.append(f"| {r.scenario} | FAILED: {r.error[:120].replace('|', '/')} | | | |")
             continue
-        pa = r.per_association
-        per = f"{sum(pa) / len(pa):.0f} (min {min(pa):.0f})" if len(pa) > 1 else f"{pa[0]:.0f}"
         ms = 1000 / r.instances
         rows.append(
-            f"| {r.scenario.removeprefix('ceiling: ')} | {r.rate:.0f} | {per} "
+            f"| {r.scenario.removeprefix('ceiling: ')} | {r.rate:.0f} "
+            f"| {per_association(r.per_association)} "
             f"| {r.server_cpu * ms:.1f} | {r.client_cpu * ms:.1f} |"
         )
     return "\n".join(rows)
@@ -905,12 +908,7 @@ def table(results: list[Result]) -> str:
                 f"| FAILED: {r.error[:120].replace('|', '/')} |"
             )
             continue
-        per = "-"
-        if r.kind == "cstore" and len(r.per_association) > 1:
-            pa = r.per_association
-            per = f"{sum(pa) / len(pa):.0f} (min {min(pa):.0f})"
-        elif r.kind == "cstore":
-            per = f"{r.per_association[0]:.0f}"
+        per = per_association(r.per_association) if r.kind == "cstore" else "-"
         rows.append(
             f"| {r.scenario} | {r.backend} | {r.instances} | {r.seconds:.2f} | {r.rate:.0f} "
             f"| {per} | {target} | {'yes' if r.met else 'NO'} |"
