@@ -20,7 +20,10 @@ its association negotiation) to the last response:
    encoding is not measured), one client, then two concurrent clients;
 2. C-STORE over one association: dcmtk ``storescu`` (``TCP_NODELAY=1``), then a pynetdicom SCU
    streaming the files (``STORE_SEND_CHUNKED_DATASET``, so it does not re-encode them);
-3. C-STORE over four parallel associations (four ``storescu`` on N/4 files each).
+3. C-STORE over four parallel associations (four ``storescu`` on N/4 files each);
+4. ceilings, once and without a server: the same ``storescu`` clients sent to receivers that
+   answer success and do nothing else, ``bench/receiver.py`` (pynetdicom as the gateway sets it
+   up) in one and in two processes, and dcmtk's ``storescp --fork``.
 
 Before each scenario the benchmark waits for the server and its worker to go idle, so that
 background work left by the previous one is not counted against it. After each scenario the
