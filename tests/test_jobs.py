@@ -194,7 +194,11 @@ class TestArq:
         await asyncio.sleep(4.5)
         for run in runs:
             run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
         for w in workers:
+            # A periodic job may be running at this instant: let it end, as it would in a worker
+            # stopping for a deploy. close() would cancel it and raise its CancelledError.
+            await asyncio.gather(*w.tasks.values())
             await w.close()
         # Five periodic jobs, run at start-up and at each of the 4 or more whole seconds
         # since: at least 3 of those ticks each, allowing a slow start.
