@@ -291,13 +291,25 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads); 0 if it is gone."""
+def _stat_seconds(pid: int, first: int) -> float:
+    """The sum of a user and a system CPU field of /proc/PID/stat (``first`` and the next, counted
+    after the command name), in seconds; 0 if the process is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads); 0 if it is gone."""
+    return _stat_seconds(pid, 11)  # utime, stime
+
+
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds of a process's children that it has waited for (storescp's per-association
+    processes, once they are gone); 0 if it is gone."""
+    return _stat_seconds(pid, 13)  # cutime, cstime
 
 
 def tree_cpu(pid: int) -> float:
@@ -789,16 +801,6 @@ CEILINGS = [
 
 def ceilings(only: str = "") -> list[Ceiling]:
     return [c for c in CEILINGS if only.lower() in c.name.lower()]
-
-
-def reaped_cpu(pid: int) -> float:
-    """CPU seconds of a process's children that it has waited for (storescp's per-association
-    processes, once they are gone); 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
