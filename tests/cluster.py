@@ -49,7 +49,7 @@ from conftest import (
     server_env,
     wait_until,
 )
-from helpers import part10
+from helpers import part10, requests_only
 
 SCALEOUT = bool(PG_URL and REDIS_URL)
 needs_scaleout = pytest.mark.skipif(
@@ -442,7 +442,7 @@ def cstore(port: int, calling: str, datasets: list[Dataset]) -> list[int | None]
         ae.add_requested_context(sop_class, syntax)
     statuses: list[int | None] = []
     try:
-        assoc = ae.associate("127.0.0.1", port, ae_title="RADRELAY")
+        assoc = requests_only(ae.associate("127.0.0.1", port, ae_title="RADRELAY"))
         assert assoc.is_established, f"association from {calling} refused"
         for ds in datasets:
             if not assoc.is_established:

@@ -21,6 +21,20 @@ if TYPE_CHECKING:
     from conftest import Hospital, Server
 
 
+def requests_only(assoc: Any) -> Any:
+    """``assoc``, a test SCU's association, with its own thread kept off the DIMSE message queue.
+
+    pynetdicom's ``send_*`` methods pause that thread while they wait for their response, but
+    the pause can land just after the thread has passed its checkpoint: it then takes the
+    response off the queue and drops it ("Received unexpected C-STORE service message"), and the
+    sender waits out the DIMSE timeout. Seen once in CI, on a loaded machine, in the scale-out
+    test. Our SCUs only send requests, so that thread has nothing to take: its non-blocking
+    looks find nothing, and the ``send_*`` methods' blocking reads are pynetdicom's own."""
+    get_msg = assoc.dimse.get_msg
+    assoc.dimse.get_msg = lambda block=False: get_msg(block=True) if block else (None, None)
+    return assoc
+
+
 def study(
     modality: str = "CT",
     *,

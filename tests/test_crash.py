@@ -37,7 +37,7 @@ class Sender(threading.Thread):
             self.datasets[0].SOPClassUID, self.datasets[0].file_meta.TransferSyntaxUID
         )
         try:
-            assoc = ae.associate("127.0.0.1", self.port, ae_title=CALLED_AE)
+            assoc = helpers.requests_only(ae.associate("127.0.0.1", self.port, ae_title=CALLED_AE))
             assert assoc.is_established
             for ds in self.datasets:
                 if not assoc.is_established:

@@ -103,7 +103,7 @@ def association(
     if not contexts:
         contexts = {Verification: {ImplicitVRLittleEndian}}
     ae = _scu(calling, contexts)
-    assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title=CALLED_AE)
+    assoc = helpers.requests_only(ae.associate("127.0.0.1", server.dicom_port, ae_title=CALLED_AE))
     try:
         assert assoc.is_established, f"association from {calling} was not accepted"
         yield assoc

@@ -47,7 +47,7 @@ from cluster import (
     stow,
 )
 from conftest import Hospital, World, free_port, wait_until
-from helpers import part10, study, upload
+from helpers import part10, requests_only, study, upload
 from test_reports import sign, start, written
 from test_worklist import reader
 
@@ -172,7 +172,7 @@ class Association:
         self.ae.add_requested_context(
             datasets[0].SOPClassUID, datasets[0].file_meta.TransferSyntaxUID
         )
-        self.assoc = self.ae.associate("127.0.0.1", port, ae_title="RADRELAY")
+        self.assoc = requests_only(self.ae.associate("127.0.0.1", port, ae_title="RADRELAY"))
 
     def store(self, ds: Dataset) -> int | None:
         if not self.assoc.is_established:
