@@ -207,6 +207,42 @@ class TestArq:
         ]
         assert [w.jobs_failed for w in workers] == [0, 0]
 
+    async def test_a_worker_told_to_stop_stops(self, settings: Settings) -> None:
+        """Cancelling a worker's poll loop (what arq does on SIGTERM) ends it. On Python 3.11
+        redis-py's send under a socket timeout went through asyncio.wait_for, which swallows a
+        cancellation arriving as the send finishes: the worker polled on (kit/jobs.py)."""
+        from arq.worker import get_kwargs
+
+        from radrelay.worker import worker_settings
+
+        queue = f"radrelay-test:{secrets.token_hex(4)}"
+        s = settings.model_copy(update={"redis_url": REDIS, "queue_name": queue})
+        kwargs = get_kwargs(worker_settings(s))
+        start_up = kwargs.pop("on_startup")
+        ignored = []
+        for attempt in range(24):
+            started = asyncio.Event()
+
+            async def on_startup(ctx: dict[str, Any], started: asyncio.Event = started) -> None:
+                await start_up(ctx)
+                started.set()  # polling from now on
+
+            # No pause between polls: the loop is in a Redis command nearly all the time.
+            worker = Worker(**kwargs, on_startup=on_startup, handle_signals=False, poll_delay=0)
+            run = asyncio.create_task(worker.main())
+            await started.wait()
+            await asyncio.sleep(0.02 + attempt * 0.003)
+            run.cancel()
+            await asyncio.wait([run], timeout=2)
+            if not run.done():
+                ignored.append(attempt)
+                while not run.done():  # stop it anyway, to clean up
+                    run.cancel()
+                    await asyncio.wait([run], timeout=0.1)
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            await worker.close()
+        assert ignored == []
+
     async def test_job_payload_is_json_not_pickle(self, settings: Settings) -> None:
         queue = f"radrelay-test:{secrets.token_hex(4)}"
         runtime = Runtime(settings.model_copy(update={"redis_url": REDIS, "queue_name": queue}))

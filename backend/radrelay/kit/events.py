@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from radrelay.kit.jobs import time_out_reads
+
 log = logging.getLogger(__name__)
 
 PENDING = "pending_events"
@@ -55,10 +57,10 @@ class EventBus:
         timeout = self.read_timeout
         self._redis = Redis.from_url(
             self.redis_url,
-            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry_on_timeout=True,  # once more, on a new connection
         )
+        await time_out_reads(self._redis, timeout)
         if listen:
             # Its own connection, without a read timeout: a quiet channel sends nothing for
             # as long as nothing happens; _listen pings instead.
