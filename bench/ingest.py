@@ -868,6 +868,14 @@ def run_ceiling(ceiling: Ceiling, phantom: Phantom, work: Path) -> Result:
     return result
 
 
+# --- report ---------------------------------------------------------------------------------
+
+
+def failure(r: Result) -> str:
+    """A failed scenario's error, short enough for a table cell and without its separator."""
+    return f"FAILED: {r.error[:120].replace('|', '/')}"
+
+
 def per_association(rates: list[float]) -> str:
     """One association's rate, or the mean and the slowest of several."""
     if len(rates) > 1:
@@ -883,7 +891,7 @@ def ceiling_table(results: list[Result]) -> str:
     ]
     for r in results:
         if r.error or not r.seconds:
-            rows.append(f"| {r.scenario} | FAILED: {r.error[:120].replace('|', '/')} | | | |")
+            rows.append(f"| {r.scenario} | {failure(r)} | | | |")
             continue
         ms = 1000 / r.instances
         rows.append(
@@ -892,9 +900,6 @@ def ceiling_table(results: list[Result]) -> str:
             f"| {r.server_cpu * ms:.1f} | {r.client_cpu * ms:.1f} |"
         )
     return "\n".join(rows)
-
-
-# --- report ---------------------------------------------------------------------------------
 
 
 def table(results: list[Result]) -> str:
@@ -910,7 +915,7 @@ def table(results: list[Result]) -> str:
         if r.error:
             rows.append(
                 f"| {r.scenario} | {r.backend} | {r.instances} | - | - | - | {target} "
-                f"| FAILED: {r.error[:120].replace('|', '/')} |"
+                f"| {failure(r)} |"
             )
             continue
         per = per_association(r.per_association) if r.kind == "cstore" else "-"
